@@ -1,0 +1,58 @@
+# Lockstep lifecycle. `make` lists the targets. Every target but reproduce calls the invoke task
+# of the same name; reproduce needs only a conda frontend and the lock files.
+.DEFAULT_GOAL := help
+SHELL := /bin/sh
+
+ENV_NAME ?= lockstep
+FRONTEND ?=
+PLATFORM ?= linux-64
+CONDA_LOCK ?= conda-$(PLATFORM).lock
+POETRY_LOCK ?= poetry.lock
+INVOKE ?= invoke
+PYTHON ?= python3
+VENV ?= .venv
+
+export PYTHONNOUSERSITE := 1
+# Values reach recipes through the environment ("$$NAME"), never pasted into the shell text, so a
+# name with spaces or quotes is refused by the tasks instead of being run.
+export ENV_NAME FRONTEND CONDA_LOCK POETRY_LOCK PYTHON VENV
+
+.PHONY: help  ## list the targets
+help:
+	@grep -E '^\.PHONY: [a-z-]+ +## ' $(MAKEFILE_LIST) | sed -E 's/^\.PHONY: ([a-z-]+) +## (.*)/  \1\t\2/' | expand -t 16
+
+.PHONY: env-create  ## create the conda env from environment.yml (first-time setup)
+env-create:
+	$(INVOKE) env-create --name "$$ENV_NAME" --frontend "$${FRONTEND:-auto}"
+
+.PHONY: lock  ## solve environment.yml into conda-linux-64.lock with conda-lock
+lock:
+	$(INVOKE) lock
+
+.PHONY: poetry-init  ## set up pyproject.toml for Poetry with environment.yml's Python
+poetry-init:
+	$(INVOKE) poetry-init
+
+.PHONY: pin  ## pin conda's versions (torch, ...) in pyproject.toml and refresh poetry.lock
+pin:
+	$(INVOKE) pin
+
+.PHONY: reproduce  ## recreate the exact env from the lock files (needs only conda/mamba)
+reproduce:
+	sh scripts/reproduce.sh "$$FRONTEND" "$$ENV_NAME" "$$CONDA_LOCK" "$$POETRY_LOCK"
+
+.PHONY: update  ## re-lock, rebuild the env, refresh Poetry's side, report what changed
+update:
+	$(INVOKE) update --name "$$ENV_NAME" --frontend "$${FRONTEND:-auto}"
+
+.PHONY: verify-gpu  ## run the PyTorch CUDA sanity check inside the env
+verify-gpu:
+	$(INVOKE) verify-gpu --name "$$ENV_NAME" --frontend "$${FRONTEND:-auto}"
+
+.PHONY: test  ## set up .venv from poetry.lock and run every test
+test: $(VENV)/.installed
+	$(VENV)/bin/python -m pytest
+
+$(VENV)/.installed: poetry.lock pyproject.toml
+	sh scripts/bootstrap-venv.sh "$$PYTHON" "$$VENV"
+	touch $@

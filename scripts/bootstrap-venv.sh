@@ -1,0 +1,20 @@
+#!/bin/sh
+# Build the tooling venv for the tests from poetry.lock: exact versions, hashes checked, no
+# resolver. Uses the same installer as reproduce (python -m lockstep.pypi), so `make test` needs
+# only python3 and make.
+#
+# usage: bootstrap-venv.sh PYTHON VENV
+set -eu
+python=${1:-python3}
+venv=${2:-.venv}
+here=$(cd "$(dirname "$0")/.." && pwd)
+
+command -v "$python" >/dev/null 2>&1 || { echo "bootstrap: '$python' not found; install Python 3.11" >&2; exit 1; }
+"$python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || {
+  echo "bootstrap: $python is not Python 3.11 (pyproject requires >=3.11,<3.12); set PYTHON=python3.11" >&2
+  exit 1
+}
+[ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+PYTHONPATH="$here/src" "$venv/bin/python" -m lockstep.pypi install \
+  --prefix "$venv" --poetry-lock "$here/poetry.lock" --pyproject "$here/pyproject.toml" \
+  --project-dir "$here"

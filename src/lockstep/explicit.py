@@ -1,0 +1,106 @@
+"""conda's explicit lock format (``@EXPLICIT`` then ``url#md5`` lines), as conda-lock writes it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from lockstep.errors import LockstepError
+
+_ARCHIVE_SUFFIXES = (".conda", ".tar.bz2")
+_HASH_RE = re.compile(r"^(?:[0-9a-f]{32}|sha256:[0-9a-f]{64}|[0-9a-f]{64})$")
+
+
+@dataclass(frozen=True)
+class LockEntry:
+    """One package of an explicit lock."""
+
+    name: str
+    version: str
+    build: str
+    channel: str
+    subdir: str
+    url: str
+    md5: str
+
+    @property
+    def filename(self) -> str:
+        """The package archive's file name."""
+        return self.url.rsplit("/", 1)[1]
+
+
+@dataclass(frozen=True)
+class ExplicitLock:
+    """A parsed explicit lock."""
+
+    path: str
+    platform: str | None
+    input_hash: str | None
+    entries: tuple[LockEntry, ...]
+
+    def by_name(self) -> dict[str, LockEntry]:
+        """Entries keyed by conda package name."""
+        return {e.name: e for e in self.entries}
+
+
+def parse_url(url_and_hash: str) -> LockEntry:
+    """Split ``<channel>/<subdir>/<name>-<version>-<build>.<ext>#<hash>``."""
+    url, _, digest = url_and_hash.partition("#")
+    base, _, filename = url.rpartition("/")
+    channel, _, subdir = base.rpartition("/")
+    stem = next((filename[: -len(s)] for s in _ARCHIVE_SUFFIXES if filename.endswith(s)), None)
+    if not (channel and subdir and stem) or stem.count("-") < 2:
+        raise ValueError(f"not a conda package URL: {url_and_hash!r}")
+    if digest and not _HASH_RE.match(digest):
+        raise ValueError(f"bad hash in {url_and_hash!r}")
+    name, version, build = stem.rsplit("-", 2)
+    return LockEntry(name, version, build, channel, subdir, url, digest)
+
+
+def parse_explicit(text: str, path: str = "<lock>") -> ExplicitLock:
+    """Parse the text of an explicit lock; a malformed line names the file and line."""
+    platform = input_hash = None
+    entries: list[LockEntry] = []
+    seen_explicit = False
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith("#"):
+            key, _, value = line[1:].strip().partition(":")
+            if key.strip() == "platform":
+                platform = value.strip()
+            elif key.strip() == "input_hash":
+                input_hash = value.strip()
+            continue
+        if line == "@EXPLICIT":
+            seen_explicit = True
+            continue
+        if not seen_explicit:
+            raise LockstepError(f"{path}: line {number}: package line before @EXPLICIT")
+        try:
+            entries.append(parse_url(line))
+        except ValueError as exc:
+            raise LockstepError(f"{path}: line {number}: {exc}") from None
+    if not seen_explicit:
+        raise LockstepError(
+            f"{path}: not an explicit lock (no @EXPLICIT line); regenerate it with `invoke lock`"
+        )
+    return ExplicitLock(path, platform, input_hash, tuple(entries))
+
+
+def read_explicit(path: Path, platform: str | None = None) -> ExplicitLock:
+    """Read a lock file, checking that it exists and is for ``platform``."""
+    path = Path(path)
+    if not path.is_file():
+        raise LockstepError(
+            f"{path}: lock file not found; create it with `invoke lock` (needs conda channels)"
+        )
+    lock = parse_explicit(path.read_text(encoding="utf-8"), str(path))
+    if platform is not None and lock.platform != platform:
+        raise LockstepError(
+            f"{path}: lock is for platform {lock.platform or 'unknown'!r}, this machine is "
+            f"{platform!r}; lock for it with `invoke lock --platform {platform}`"
+        )
+    return lock

@@ -1,0 +1,125 @@
+"""Settings of the tasks: built-in defaults < [tool.lockstep] in pyproject.toml < task arguments."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from lockstep.errors import LockstepError
+
+PYPROJECT = "pyproject.toml"
+FRONTENDS = ("conda", "mamba", "micromamba")
+
+# conda's own rule for env names, minus what breaks a path or a shell word.
+_ENV_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the tasks, in one place."""
+
+    env_name: str = "lockstep"
+    platforms: tuple[str, ...] = ("linux-64",)
+    environment_file: str = "environment.yml"
+    virtual_packages_file: str = "virtual-packages.yml"
+    lock_file_template: str = "conda-{platform}.lock"
+    poetry_lock_file: str = "poetry.lock"
+    # "auto" or one of FRONTENDS, or a path to one of them.
+    frontend: str = "auto"
+    # conda name -> PyPI name overrides ("" = not a Python distribution).
+    pypi_names: Mapping[str, str] = field(default_factory=dict)
+    # Poetry dependency group that `pin` owns.
+    pin_group: str = "conda"
+    # conda packages that are pinned even when not named in environment.yml.
+    pin_extra: tuple[str, ...] = ()
+
+    def lock_file(self, platform: str) -> str:
+        """Name of the explicit lock of one platform."""
+        return self.lock_file_template.format(platform=platform)
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """A copy where every override that is not None wins."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _toml_key(attribute: str) -> str:
+    return attribute.replace("_", "-")
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file; a syntax error becomes one line naming the file and the line."""
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise LockstepError(f"{path}: file not found; run the task from the project root") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise LockstepError(f"{path}: invalid TOML: {exc}; fix the syntax at that line") from None
+
+
+def settings_from_table(table: Mapping[str, Any], source: str = PYPROJECT) -> Settings:
+    """Build Settings from a [tool.lockstep] table, refusing unknown keys and wrong types."""
+    defaults = Settings()
+    known = {_toml_key(f.name): f.name for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in known:
+            raise LockstepError(
+                f"{source}: unknown key [tool.lockstep] {key!r}; known keys: {', '.join(known)}"
+            )
+        attribute = known[key]
+        default = getattr(defaults, attribute)
+        if isinstance(default, tuple):
+            if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                raise LockstepError(f"{source}: [tool.lockstep] {key} must be a list of strings")
+            value = tuple(value)
+        elif isinstance(default, Mapping):
+            if not (isinstance(value, dict) and all(isinstance(v, str) for v in value.values())):
+                raise LockstepError(f"{source}: [tool.lockstep.{key}] must map names to strings")
+            value = dict(value)
+        elif not isinstance(value, str):
+            raise LockstepError(f"{source}: [tool.lockstep] {key} must be a string")
+        values[attribute] = value
+    settings = replace(defaults, **values)
+    validate(settings, source)
+    return settings
+
+
+def validate(settings: Settings, source: str = PYPROJECT) -> None:
+    """Refuse settings that would make a command wrong or unsafe."""
+    check_env_name(settings.env_name)
+    if "{platform}" not in settings.lock_file_template:
+        raise LockstepError(
+            f"{source}: lock-file-template {settings.lock_file_template!r} must contain "
+            "{platform}, e.g. 'conda-{platform}.lock'"
+        )
+    frontend = settings.frontend
+    if frontend != "auto" and Path(frontend).name not in FRONTENDS:
+        raise LockstepError(
+            f"frontend {frontend!r} is not one of auto, {', '.join(FRONTENDS)} (or a path to one)"
+        )
+
+
+def check_env_name(name: str) -> str:
+    """Return ``name`` if it is a safe conda env name, else raise with the rule."""
+    if not _ENV_NAME_RE.match(name) or name in {"base", "root"}:
+        raise LockstepError(
+            f"invalid env name {name!r}: use letters, digits and _ . + - "
+            "(no spaces, quotes or slashes, at most 64 characters, not 'base')"
+        )
+    return name
+
+
+def load_settings(project_dir: Path = Path("."), **overrides: Any) -> Settings:
+    """Settings of the project in ``project_dir``, with task arguments applied last."""
+    pyproject = Path(project_dir) / PYPROJECT
+    table: Mapping[str, Any] = {}
+    if pyproject.exists():
+        table = read_toml(pyproject).get("tool", {}).get("lockstep", {})
+    settings = settings_from_table(table, str(pyproject)).with_overrides(**overrides)
+    validate(settings, "arguments")
+    return settings

@@ -1,0 +1,408 @@
+"""The environment lifecycle as invoke tasks (`invoke --list`; `invoke --dry TASK` shows commands).
+
+Layers call one way: Makefile -> tasks.py -> the ``lockstep`` package under src/. The package
+parses and computes; this file turns arguments into commands, runs them through one runner that
+echoes each, and prints. Settings: task argument > [tool.lockstep] in pyproject.toml > default.
+"""
+
+from __future__ import annotations
+
+import json
+import platform as _platform
+import shlex
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from invoke import Collection, Context, Exit, task
+
+ROOT = Path(__file__).resolve().parent
+# The package must import before any env exists (first-time setup runs from a bare Python).
+sys.path.insert(0, str(ROOT / "src"))
+
+import tomlkit  # noqa: E402
+
+from lockstep import commands  # noqa: E402
+from lockstep.errors import LockstepError  # noqa: E402
+from lockstep.explicit import ExplicitLock, parse_explicit, read_explicit  # noqa: E402
+from lockstep.frontend import Frontend, find_frontend, frontend_for_lock  # noqa: E402
+from lockstep.fsutil import atomic_write_text  # noqa: E402
+from lockstep.names import normalize  # noqa: E402
+from lockstep.pins import apply_pins, current_pins, desired_pins, ensure_poetry_project, text_diff  # noqa: E402
+from lockstep.pypi import parse_poetry_lock  # noqa: E402
+from lockstep.report import Change, diff_versions, format_report  # noqa: E402
+from lockstep.settings import Settings, load_settings, read_toml  # noqa: E402
+from lockstep.spec import EnvSpec, load_env_spec, python_constraint  # noqa: E402
+
+PYPROJECT = ROOT / "pyproject.toml"
+_MACHINE_PLATFORMS = {
+    ("Linux", "x86_64"): "linux-64",
+    ("Linux", "aarch64"): "linux-aarch64",
+    ("Linux", "ppc64le"): "linux-ppc64le",
+    ("Darwin", "arm64"): "osx-arm64",
+    ("Darwin", "x86_64"): "osx-64",
+}
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _fail(message: str) -> Exit:
+    return Exit(f"error: {message}", code=1)
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return load_settings(ROOT, **overrides)
+    except LockstepError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _run(c: Context, command: list[str], **kwargs: object):
+    """The one way out to the shell: an argument list, quoted once, echoed by invoke."""
+    return c.run(shlex.join(command), echo=True, **kwargs)
+
+
+def _query(c: Context, command: list[str]) -> str:
+    """A read-only command whose output the task needs: runs even under --dry."""
+    result = c.run(shlex.join(command), hide=True, warn=True, dry=False)
+    if result is None or result.failed:
+        detail = (result.stderr or result.stdout).strip() if result else ""
+        raise _fail(f"`{shlex.join(command)}` failed: {detail.splitlines()[-1:] or ''}")
+    return result.stdout
+
+
+def _frontend(settings: Settings) -> Frontend:
+    try:
+        return find_frontend(settings.frontend, shutil.which)
+    except LockstepError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _lock_frontend(c: Context, settings: Settings) -> Frontend:
+    names = [settings.frontend] if settings.frontend != "auto" else ["conda", "mamba", "micromamba"]
+    available: dict[str, str] = {}
+    for name in names:
+        path = shutil.which(name)
+        if path:
+            available[Path(name).name.split(".")[0]] = path
+    versions = {
+        kind: _query(c, [path, "--version"]) for kind, path in available.items() if kind != "conda"
+    }
+    try:
+        return frontend_for_lock(available, versions)
+    except LockstepError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _machine_platform() -> str:
+    return _MACHINE_PLATFORMS.get((_platform.system(), _platform.machine()), "unknown")
+
+
+def _env_prefixes(c: Context, fe: Frontend) -> dict[str, str]:
+    """Env name -> prefix, for the envs the frontend knows."""
+    envs = json.loads(_query(c, commands.env_list(fe)) or "{}").get("envs", [])
+    return {Path(p).name: p for p in envs}
+
+
+def _spec(settings: Settings) -> EnvSpec:
+    try:
+        return load_env_spec(ROOT / settings.environment_file)
+    except LockstepError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _check_spec_for_lock(spec: EnvSpec) -> None:
+    if spec.pip:
+        raise _fail(
+            f"{spec.path}: a 'pip:' section cannot go into an explicit lock; move those "
+            "packages to pyproject.toml (`poetry add NAME`)"
+        )
+
+
+def _read_lock(path: Path, platform: str | None = None) -> ExplicitLock:
+    try:
+        return read_explicit(path, platform)
+    except LockstepError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _poetry_versions(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    return {n: p.version for n, p in parse_poetry_lock(read_toml(path)).items()}
+
+
+def _conda_versions(lock: ExplicitLock | None) -> dict[str, str]:
+    return {e.name: e.version for e in lock.entries} if lock else {}
+
+
+def _solve(c: Context, settings: Settings, spec: EnvSpec, out_dir: Path) -> dict[str, Path]:
+    """Run conda-lock into ``out_dir``; returns platform -> written lock."""
+    _check_spec_for_lock(spec)
+    vp_file = ROOT / settings.virtual_packages_file
+    if not vp_file.is_file():
+        raise _fail(f"{vp_file}: not found; it lists the virtual packages (__cuda, __glibc, ...)")
+    fe = _lock_frontend(c, settings)
+    template = str(out_dir / Path(settings.lock_file_template).name)
+    result = _run(
+        c,
+        commands.conda_lock(
+            fe, str(ROOT / settings.environment_file), str(vp_file), settings.platforms, template
+        ),
+        warn=True,
+    )
+    if result is not None and result.failed:
+        raise _fail("conda-lock could not solve environment.yml; no lock file was changed")
+    return {p: out_dir / Path(settings.lock_file(p)).name for p in settings.platforms}
+
+
+def _pin_text(
+    settings: Settings, pyproject_text: str, lock: ExplicitLock | list[tuple[str, str]], poetry_lock: Path
+) -> str:
+    entries = [(e.name, e.version) for e in lock.entries] if isinstance(lock, ExplicitLock) else lock
+    doc = tomlkit.parse(pyproject_text)
+    pins = desired_pins(
+        entries,
+        _spec(settings),
+        _poetry_versions(poetry_lock),
+        settings.pypi_names,
+        settings.pin_extra,
+    )
+    return tomlkit.dumps(apply_pins(doc, pins, settings.pin_group))
+
+
+def _poetry_lock_in(c: Context, directory: Path) -> None:
+    result = _run(c, commands.poetry("lock", directory=str(directory)), warn=True)
+    if result is not None and result.failed:
+        raise _fail("`poetry lock` failed; pyproject.toml and poetry.lock were left as they were")
+
+
+def _in_scratch_project(files: dict[str, str]) -> Path:
+    scratch = Path(tempfile.mkdtemp(prefix="lockstep-"))
+    for name, text in files.items():
+        (scratch / name).write_text(text, encoding="utf-8")
+    return scratch
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+@task(
+    help={
+        "name": "env name (default: env-name in [tool.lockstep])",
+        "frontend": "conda, mamba, micromamba or a path to one (default: first on PATH)",
+        "force": "replace an existing env of that name",
+    }
+)
+def env_create(c, name=None, frontend=None, force=False):
+    """Create the conda env from environment.yml (first-time setup; solves)."""
+    settings = _settings(env_name=name, frontend=frontend)
+    spec = _spec(settings)
+    fe = _frontend(settings)
+    if settings.env_name in _env_prefixes(c, fe) and not force:
+        raise _fail(
+            f"env '{settings.env_name}' already exists; keep it, use `invoke reproduce` to rebuild "
+            "it from the locks, or pass --force to replace it"
+        )
+    _run(c, commands.env_create(fe, settings.env_name, spec.path))
+
+
+@task(
+    help={
+        "platform": "lock only this platform (default: platforms in [tool.lockstep])",
+        "frontend": "executable conda-lock solves with (default: conda, else mamba < 2.6)",
+    }
+)
+def lock(c, platform=None, frontend=None):
+    """Solve environment.yml into conda-<platform>.lock with conda-lock (written only on success)."""
+    settings = _settings(frontend=frontend, platforms=(platform,) if platform else None)
+    spec = _spec(settings)
+    with tempfile.TemporaryDirectory(prefix="lockstep-lock-") as tmp:
+        written = _solve(c, settings, spec, Path(tmp))
+        if c.config.run.dry:
+            return
+        for platform_name, path in written.items():
+            target = ROOT / settings.lock_file(platform_name)
+            atomic_write_text(target, path.read_text(encoding="utf-8"))
+            print(f"wrote {target.name}")
+
+
+@task(help={"name": "package name for a new [project] (default: the folder's name)"})
+def poetry_init(c, name=None):
+    """Create or repair pyproject.toml for Poetry, Python range from environment.yml."""
+    settings = _settings()
+    python_range = python_constraint(_spec(settings))
+    project_name = normalize(name or ROOT.name)
+    if not PYPROJECT.exists():
+        _run(c, commands.poetry_init(project_name, python_range))
+        if c.config.run.dry:
+            return
+    old = PYPROJECT.read_text(encoding="utf-8")
+    try:
+        doc, changes = ensure_poetry_project(tomlkit.parse(old), python_range, project_name)
+    except tomlkit.exceptions.ParseError as exc:
+        raise _fail(f"{PYPROJECT}: invalid TOML: {exc}; fix the syntax at that line") from None
+    if not changes:
+        print("pyproject.toml is ready for Poetry; nothing to change")
+        return
+    for change in changes:
+        print(f"pyproject.toml: {change}")
+    if not c.config.run.dry:
+        atomic_write_text(PYPROJECT, tomlkit.dumps(doc))
+
+
+@task(
+    help={
+        "from_env": "read versions from the installed env instead of the lock",
+        "name": "env to read with --from-env (default: env-name)",
+        "dry_run": "show the change to pyproject.toml and write nothing",
+        "no_lock": "do not refresh poetry.lock after pinning",
+    }
+)
+def pin(c, from_env=False, name=None, dry_run=False, no_lock=False):
+    """Pin the versions conda installs (torch, ...) in pyproject.toml, then refresh poetry.lock."""
+    settings = _settings(env_name=name)
+    platform = _machine_platform() if from_env else settings.platforms[0]
+    if from_env:
+        fe = _frontend(settings)
+        prefix = _env_prefixes(c, fe).get(settings.env_name)
+        if prefix is None:
+            raise _fail(f"env '{settings.env_name}' not found; create it with `invoke reproduce`")
+        source: ExplicitLock | list[tuple[str, str]] = _installed_packages(Path(prefix))
+    else:
+        source = _read_lock(ROOT / settings.lock_file(platform))
+    poetry_lock = ROOT / settings.poetry_lock_file
+    old = PYPROJECT.read_text(encoding="utf-8")
+    new = _pin_text(settings, old, source, poetry_lock)
+    diff = text_diff(old, new, "pyproject.toml")
+    if dry_run or c.config.run.dry:
+        print(diff or "pins are up to date")
+        return
+    if diff:
+        print(diff)
+    if no_lock:
+        if diff:
+            atomic_write_text(PYPROJECT, new)
+        return
+    _commit_with_poetry_lock(c, settings, {"pyproject.toml": new})
+
+
+def _installed_packages(prefix: Path) -> list[tuple[str, str]]:
+    records = sorted((prefix / "conda-meta").glob("*.json"))
+    packages = []
+    for record in records:
+        data = json.loads(record.read_text(encoding="utf-8"))
+        packages.append((data["name"], data["version"]))
+    return packages
+
+
+def _commit_with_poetry_lock(c: Context, settings: Settings, files: dict[str, str]) -> None:
+    """Lock ``files`` with Poetry in a scratch copy; move both into place only on success."""
+    poetry_lock = ROOT / settings.poetry_lock_file
+    scratch_files = {"pyproject.toml": files.get("pyproject.toml", PYPROJECT.read_text("utf-8"))}
+    if poetry_lock.exists():
+        scratch_files["poetry.lock"] = poetry_lock.read_text(encoding="utf-8")
+    scratch = _in_scratch_project(scratch_files)
+    try:
+        _poetry_lock_in(c, scratch)
+        atomic_write_text(PYPROJECT, (scratch / "pyproject.toml").read_text(encoding="utf-8"))
+        atomic_write_text(poetry_lock, (scratch / "poetry.lock").read_text(encoding="utf-8"))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@task(
+    help={
+        "name": "env name (default: env-name)",
+        "frontend": "conda, mamba or micromamba (default: first on PATH)",
+        "force": "delete an existing env first instead of keeping it until the new one is built",
+    }
+)
+def reproduce(c, name=None, frontend=None, force=False):
+    """Recreate the exact env from conda-<platform>.lock and poetry.lock (no solve)."""
+    settings = _settings(env_name=name, frontend=frontend)
+    platform = _machine_platform()
+    lock_path = ROOT / settings.lock_file(platform)
+    _read_lock(lock_path, platform)
+    poetry_lock = ROOT / settings.poetry_lock_file
+    if not poetry_lock.exists():
+        raise _fail(f"{poetry_lock.name} not found; create it with `poetry lock`")
+    fe = _frontend(settings)
+    _run(c, commands.reproduce(fe, settings.env_name, str(lock_path), str(poetry_lock), force))
+
+
+@task(
+    help={
+        "name": "env name (default: env-name)",
+        "frontend": "conda, mamba or micromamba for the env (default: first on PATH)",
+        "dry_run": "solve and report what would change; write and rebuild nothing",
+    }
+)
+def update(c, name=None, frontend=None, dry_run=False):
+    """Re-lock, rebuild the env from the new lock, refresh Poetry's side, report what changed."""
+    settings = _settings(env_name=name, frontend=frontend)
+    spec = _spec(settings)
+    platform = _machine_platform()
+    lock_path = ROOT / settings.lock_file(platform)
+    poetry_lock = ROOT / settings.poetry_lock_file
+    old_lock = parse_explicit(lock_path.read_text("utf-8"), str(lock_path)) if lock_path.exists() else None
+    old_pypi = _poetry_versions(poetry_lock)
+    scratch = Path(tempfile.mkdtemp(prefix="lockstep-update-"))
+    try:
+        settings_here = settings.with_overrides(platforms=(platform,))
+        new_lock_path = _solve(c, settings_here, spec, scratch)[platform]
+        if c.config.run.dry:
+            return
+        new_lock = _read_lock(new_lock_path, platform)
+        project = scratch / "project"
+        project.mkdir()
+        new_pyproject = _pin_text(settings, PYPROJECT.read_text("utf-8"), new_lock, poetry_lock)
+        (project / "pyproject.toml").write_text(new_pyproject, encoding="utf-8")
+        if poetry_lock.exists():
+            shutil.copyfile(poetry_lock, project / "poetry.lock")
+        _poetry_lock_in(c, project)
+        # Pins can pull new conda-provided names into poetry.lock: pin those too, once more.
+        repinned = _pin_text(settings, new_pyproject, new_lock, project / "poetry.lock")
+        if repinned != new_pyproject:
+            (project / "pyproject.toml").write_text(repinned, encoding="utf-8")
+            _poetry_lock_in(c, project)
+        changes = diff_versions(_conda_versions(old_lock), _conda_versions(new_lock), "conda")
+        changes += diff_versions(old_pypi, _poetry_versions(project / "poetry.lock"), "pypi")
+        if dry_run:
+            print(format_report(changes))
+            return
+        fe = _frontend(settings)
+        _run(
+            c,
+            commands.reproduce(
+                fe, settings.env_name, str(new_lock_path), str(project / "poetry.lock")
+            ),
+            env={"LOCKSTEP_PYPROJECT": str(project / "pyproject.toml")},
+        )
+        atomic_write_text(lock_path, new_lock_path.read_text("utf-8"))
+        atomic_write_text(PYPROJECT, (project / "pyproject.toml").read_text("utf-8"))
+        atomic_write_text(poetry_lock, (project / "poetry.lock").read_text("utf-8"))
+        print(format_report(changes))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@task(
+    help={
+        "name": "env name (default: env-name)",
+        "frontend": "conda, mamba or micromamba (default: first on PATH)",
+        "allow_cpu": "exit 0 on a machine without a CUDA device",
+        "json": "print the report as JSON",
+    }
+)
+def verify_gpu(c, name=None, frontend=None, allow_cpu=False, json=False):  # noqa: A002
+    """Run the PyTorch CUDA sanity check (lockstep.gpu) inside the env."""
+    settings = _settings(env_name=name, frontend=frontend)
+    fe = _frontend(settings)
+    extra = (["--allow-cpu"] if allow_cpu else []) + (["--json"] if json else [])
+    _run(c, commands.verify_gpu(fe, settings.env_name, extra), env={"PYTHONPATH": str(ROOT / "src")})
+
+
+ns = Collection(env_create, lock, poetry_init, pin, reproduce, update, verify_gpu)
+ns.configure({"run": {"env": {"PYTHONNOUSERSITE": "1"}}})

@@ -1,0 +1,1 @@
+"""conda/mamba CLI stand-in (a test double) for the integration tests."""
