@@ -60,6 +60,10 @@ def parse_url(url_and_hash: str) -> LockEntry:
 
 def parse_explicit(text: str, path: str = "<lock>") -> ExplicitLock:
     """Parse the text of an explicit lock; a malformed line names the file and line."""
+    if not any(line.strip() == "@EXPLICIT" for line in text.splitlines()):
+        raise LockstepError(
+            f"{path}: not an explicit lock (no @EXPLICIT line); regenerate it with `invoke lock`"
+        )
     platform = input_hash = None
     entries: list[LockEntry] = []
     seen_explicit = False
@@ -83,10 +87,6 @@ def parse_explicit(text: str, path: str = "<lock>") -> ExplicitLock:
             entries.append(parse_url(line))
         except ValueError as exc:
             raise LockstepError(f"{path}: line {number}: {exc}") from None
-    if not seen_explicit:
-        raise LockstepError(
-            f"{path}: not an explicit lock (no @EXPLICIT line); regenerate it with `invoke lock`"
-        )
     return ExplicitLock(path, platform, input_hash, tuple(entries))
 
 

@@ -14,6 +14,14 @@ DEFAULT_PYPI_NAMES: Mapping[str, str] = {
     "python": "",
     "cuda-version": "",
     "libtorch": "",
+    # C/C++ libraries whose names a PyPI project could also use.
+    "nccl": "",
+    "cudnn": "",
+    "magma": "",
+    "mkl": "",
+    "openblas": "",
+    "ffmpeg": "",
+    "sleef": "",
 }
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")

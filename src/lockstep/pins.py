@@ -82,12 +82,15 @@ def apply_pins(doc: TOMLDocument, pins: Mapping[str, str], group: str) -> TOMLDo
         groups[group] = table
     table: Table = groups[group]
     table["optional"] = True
+    created = "dependencies" not in table
     deps = table.setdefault("dependencies", tomlkit.table())
     for name in [k for k in deps if normalize(k) not in pins]:
         del deps[name]
     existing = {normalize(k): k for k in deps}
     for name, version in pins.items():
         deps[existing.get(name, name)] = version
+    if created:
+        deps.add(tomlkit.nl())  # keep a blank line before whatever table follows
     return doc
 
 

@@ -77,6 +77,7 @@ def integration_env(tmp_path: Path, standin_bin: Path, wheel_index: PackageIndex
         PIP_INDEX_URL=wheel_index.url,
         PIP_DISABLE_PIP_VERSION_CHECK="1",
         PYTHONNOUSERSITE="1",
+        PYTHONFAULTHANDLER="1",
     )
     (state / "home").mkdir(parents=True)
     return env

@@ -566,6 +566,18 @@ def main(argv: Sequence[str] | None = None, prog: str = "conda") -> int:
         return 1
 
 
+def exit_now(code: int) -> NoReturn:
+    """Exit without interpreter finalization.
+
+    rattler's native worker threads can still be winding down at exit; finalizing Python under
+    them segfaults now and then (seen under load), after the work is done. Skipping
+    finalization is safe here: output is flushed and every file is already closed.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def write_executables(bin_dir: Path, names: Sequence[str] = ("conda", "mamba")) -> list[Path]:
     """Write `conda`/`mamba` wrapper scripts into bin_dir (put it first on PATH)."""
     bin_dir.mkdir(parents=True, exist_ok=True)
@@ -578,8 +590,8 @@ def write_executables(bin_dir: Path, names: Sequence[str] = ("conda", "mamba")) 
             f'"""{name}: test stand-in of the CLI (see conda_standin.py), not the real one."""\n'
             "import sys\n"
             f"sys.path.insert(0, {str(here)!r})\n"
-            "from conda_standin import main\n"
-            f"sys.exit(main(prog={name!r}))\n"
+            "from conda_standin import exit_now, main\n"
+            f"exit_now(main(prog={name!r}))\n"
         )
         script.chmod(0o755)
         written.append(script)
@@ -587,4 +599,4 @@ def write_executables(bin_dir: Path, names: Sequence[str] = ("conda", "mamba")) 
 
 
 if __name__ == "__main__":
-    sys.exit(main(prog=Path(sys.argv[0]).name))
+    exit_now(main(prog=Path(sys.argv[0]).name))

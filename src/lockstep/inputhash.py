@@ -1,0 +1,273 @@
+"""conda-lock's input hash (``# input_hash:`` of an explicit lock), computed without conda-lock.
+
+conda-lock hashes the lock specification it would solve: the channels, the specs of one platform
+(after selectors, as conda's MatchSpec normalises them) and the virtual packages of that platform.
+Importing conda-lock costs about half a second, too slow for a pre-commit check, so this module
+recomputes the same hash with yaml, json and hashlib for the spellings environment files use.
+A spelling outside that set raises :class:`Unsupported`, and :func:`input_hash` then asks
+conda-lock's own library, so the answer is always conda-lock's. tests/unit/test_inputhash.py
+proves the fast path equal to conda-lock on many generated inputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse, urlunparse
+
+from lockstep.errors import LockstepError
+
+# Selectors conda-lock understands, per platform (conda-build's names).
+_SELECTORS: Mapping[str, frozenset[str]] = {
+    "linux-64": frozenset({"linux64", "unix", "linux"}),
+    "linux-aarch64": frozenset({"aarch64", "unix", "linux"}),
+    "linux-ppc64le": frozenset({"ppc64le", "unix", "linux"}),
+    "osx-64": frozenset({"osx64", "osx", "unix"}),
+    "osx-arm64": frozenset({"arm64", "osx", "unix"}),
+    "win-64": frozenset({"win", "win64"}),
+}
+# A line with a trailing `# ... [selector]` comment (nothing but non-parens after the bracket).
+_SELECTOR_LINE = re.compile(r"(.+?)\s*(#.*)\[([^\[\]]+)\][^()]*$")
+# Subdirs conda-lock's fake virtual-package channel always writes, listed or not.
+_ALWAYS_WRITTEN_SUBDIRS = frozenset(
+    {"noarch", "linux-64", "linux-aarch64", "linux-ppc64le", "osx-64", "osx-arm64", "win-64"}
+)
+_VIRTUAL_TIMESTAMP = 1577854800000
+
+# The spec grammar of the fast path; anything else goes to conda-lock itself.
+_CHANNEL = r"[a-z0-9][a-z0-9_-]*"
+_NAME = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
+_VERSION = r"(?:\*|\d[0-9a-z_]*(?:\.[0-9a-z_]+)*(?:\.?\*)?)"
+_BUILD = r"[A-Za-z0-9_.*]+"
+_OP_CLAUSE = rf"(?:>=|<=|>|<|!=|~=|==){_VERSION}"
+_SPEC_FORMS = [
+    ("bare", re.compile(r"")),
+    ("eq", re.compile(rf"\s*=(?P<v>{_VERSION})")),
+    ("eq_build", re.compile(rf"\s*=(?P<v>{_VERSION})(?:=| +)(?P<b>{_BUILD})")),
+    ("eqeq", re.compile(rf"\s*==(?P<v>{_VERSION})")),
+    ("ops", re.compile(rf"\s*(?P<v>{_OP_CLAUSE}(?:,{_OP_CLAUSE})*)")),
+    ("space", re.compile(rf" +(?P<v>{_VERSION})")),
+    ("space_build", re.compile(rf" +(?P<v>{_VERSION}) +(?P<b>{_BUILD})")),
+]
+_SPEC_HEAD = re.compile(rf"^(?:(?P<channel>{_CHANNEL})::)?(?P<name>{_NAME})(?P<rest>.*)$")
+# Channel names that conda renames (pkgs/main -> defaults, ...): left to conda-lock.
+_RENAMED_CHANNELS = frozenset({"defaults", "local", "pkgs", "main", "r", "msys2"})
+_TOKEN_PATH = re.compile(r"/t/[^/]+/")
+
+
+class Unsupported(Exception):
+    """The input uses a spelling the fast path does not cover; conda-lock must compute it."""
+
+
+# --------------------------------------------------------------------------- the fast path
+
+
+def _load_yaml(text: str) -> Any:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+
+
+def filter_selectors(text: str, platform: str) -> list[str]:
+    """The lines of an environment file that conda-lock keeps for ``platform``."""
+    if platform not in _SELECTORS:
+        raise Unsupported(f"no selector table for platform {platform!r}")
+    kept = []
+    for line in text.splitlines():
+        if line.lstrip().startswith("#"):
+            continue  # conda-lock drops whole-line comments before parsing
+        match = _SELECTOR_LINE.match(line)
+        if match and match.group(3) not in _SELECTORS[platform]:
+            continue
+        kept.append(line)
+    return kept
+
+
+def _star_version(version: str) -> str:
+    """conda's VersionSpec spelling: a trailing bare ``*`` becomes ``.*``."""
+    if version == "*" or "*" in version[:-1] or not version.endswith("*"):
+        return version
+    return version if version.endswith(".*") else version[:-1] + ".*"
+
+
+def serialize_spec(spec: str, category: str = "main") -> dict[str, Any]:
+    """A conda spec as conda-lock serialises it into the hashed lock specification."""
+    head = _SPEC_HEAD.match(spec)
+    if head is None or (head.group("channel") or "") in _RENAMED_CHANNELS:
+        raise Unsupported(f"spec {spec!r}")
+    rest = head.group("rest")
+    for form, pattern in _SPEC_FORMS:
+        match = pattern.fullmatch(rest)
+        if match:
+            break
+    else:
+        raise Unsupported(f"spec {spec!r}")
+    groups = match.groupdict()
+    version, build = groups.get("v") or "", groups.get("b")
+    if form == "eq":
+        # `=1.2` means the 1.2 series; with a build, `=1.2=b` means exactly 1.2.
+        version = version if version.endswith("*") else version + "*"
+    version = ",".join(_star_version(part) for part in version.split(",")) if version else ""
+    return {
+        "name": head.group("name").lower(),
+        "manager": "conda",
+        "category": category,
+        "extras": [],
+        "version": version,
+        "build": build,
+        "conda_channel": head.group("channel"),
+        "hash": None,
+    }
+
+
+def _channel_json(channel: str) -> str:
+    if "://" in channel:
+        parsed = urlparse(channel)
+        if parsed.username or parsed.password or _TOKEN_PATH.search(parsed.path):
+            raise Unsupported("channel with credentials")  # conda-lock swaps in env vars
+        channel = urlunparse(parsed)
+    return json.dumps({"url": channel, "used_env_vars": []}, ensure_ascii=False, separators=(",", ":"))
+
+
+def _channels(env: Mapping[str, Any]) -> list[str]:
+    channels = env.get("channels") or []
+    if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
+        raise Unsupported("channels is not a list of names")
+    channels = list(channels)
+    if "nodefaults" in channels:
+        channels.remove("nodefaults")  # only the first, as conda-lock does
+    if "nodefaults" in channels:
+        raise Unsupported("nodefaults listed twice")  # conda-lock refuses it
+    return channels
+
+
+def _specs(filtered_text: str, category: str) -> list[dict[str, Any]]:
+    data = _load_yaml(filtered_text)
+    deps = data.get("dependencies") if isinstance(data, dict) else None
+    if not isinstance(deps, list):
+        raise Unsupported("dependencies is not a list")
+    unique: dict[str, dict[str, Any]] = {}
+    for dep in deps:
+        if not isinstance(dep, str):
+            raise Unsupported("a pip: section or a non-string dependency")
+        spec = serialize_spec(dep, category)
+        unique[spec["name"]] = spec  # the last spelling of a name wins, as in conda-lock
+    return [unique[name] for name in sorted(unique)]
+
+
+def _virtual_package(name: str, spec: str, subdir: str) -> tuple[str, dict[str, Any]]:
+    version, _, build_string = spec.partition(" ")
+    # conda-lock >= 3.0.3 re-adds v2's "_0" build suffix so that old hashes stay valid.
+    build = f"{build_string}_0" if build_string else "0"
+    entry = {
+        "name": name,
+        "version": version,
+        "build_string": build_string,
+        "build_number": 0,
+        "noarch": "",
+        "depends": [],
+        "timestamp": _VIRTUAL_TIMESTAMP,
+        "package_type": "virtual_system",
+        "build": build,
+        "subdir": subdir,
+    }
+    return f"{name}-{version}-{build}.tar.bz2", entry
+
+
+def virtual_packages_content(vp: Any, platform: str) -> dict[str, Any]:
+    """The ``virtual_package_hash`` part: the fake repodata of noarch and ``platform``."""
+    subdirs = vp.get("subdirs") if isinstance(vp, dict) else None
+    if not isinstance(subdirs, dict):
+        raise Unsupported("virtual packages file without a subdirs mapping")
+    content: dict[str, Any] = {}
+    for subdir in ("noarch", platform):
+        listed = subdirs.get(subdir)
+        if listed is None and subdir not in _ALWAYS_WRITTEN_SUBDIRS:
+            content[subdir] = {}
+            continue
+        packages = (listed or {}).get("packages") if isinstance(listed, dict) else None
+        if listed is not None and not isinstance(packages, dict):
+            raise Unsupported(f"subdir {subdir} without packages")
+        repodata = {}
+        for name, spec in (packages or {}).items():
+            if not (isinstance(name, str) and name.startswith("__") and isinstance(spec, str)):
+                raise Unsupported(f"virtual package {name!r}: {spec!r}")
+            if spec.count(" ") > 1 or "" in spec.split(" "):
+                raise Unsupported(f"virtual package spec {spec!r}")
+            filename, entry = _virtual_package(name, spec, subdir)
+            repodata[filename] = entry
+        content[subdir] = {"info": {"subdir": subdir}, "packages": repodata}
+    return content
+
+
+def fast_input_hash(env_text: str, vp_text: str, platform: str) -> str:
+    """conda-lock's input hash of ``platform``, or :class:`Unsupported`."""
+    env = _load_yaml(env_text)
+    if not isinstance(env, dict):
+        raise Unsupported("environment file is not a mapping")
+    if env.get("pip-repositories") or env.get("allow-pypi-requests") is False:
+        raise Unsupported("pip settings")
+    category = env.get("category") or "main"
+    if not isinstance(category, str):
+        raise Unsupported("category")
+    content = {
+        "channels": [_channel_json(c) for c in _channels(env)],
+        "specs": _specs("\n".join(filter_selectors(env_text, platform)), category),
+        "virtual_package_hash": virtual_packages_content(_load_yaml(vp_text), platform),
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+# --------------------------------------------------------------------------- conda-lock itself
+
+
+def conda_lock_input_hash(env_file: Path, vp_file: Path, platform: str) -> str:
+    """The hash as conda-lock 4 computes it, through its own library (slow import)."""
+    from conda_lock.content_hash import compute_content_hashes
+    from conda_lock.lookup import DEFAULT_MAPPING_URL
+    from conda_lock.src_parser import make_lock_spec
+    from conda_lock.virtual_package import virtual_package_repo_from_specification
+
+    spec = make_lock_spec(
+        src_files=[Path(env_file)], platform_overrides=[platform], mapping_url=DEFAULT_MAPPING_URL
+    )
+    repo = virtual_package_repo_from_specification(Path(vp_file))
+    return compute_content_hashes(spec, repo)[platform]
+
+
+def input_hash(env_file: Path, vp_file: Path, platform: str) -> str:
+    """conda-lock's input hash of ``platform``: fast when it can be, conda-lock's otherwise."""
+    env_text = Path(env_file).read_text(encoding="utf-8")
+    if re.search(r"^\s*-?\s*pip\s*:", env_text, re.MULTILINE):
+        # conda-lock needs its PyPI name mapping (a download) for a pip: section.
+        raise LockstepError(f"{env_file}: has a 'pip:' section; the input hash needs the network")
+    try:
+        return fast_input_hash(env_text, Path(vp_file).read_text(encoding="utf-8"), platform)
+    except Unsupported:
+        pass
+    try:
+        return conda_lock_input_hash(Path(env_file), Path(vp_file), platform)
+    except ImportError:
+        raise LockstepError(
+            f"{env_file}: a spec spelling needs conda-lock's own parser and conda-lock is not "
+            "installed here; run the check where conda-lock is (the project's .venv or env)"
+        ) from None
+    except Exception as exc:  # conda-lock's parser raises many types; report it in one line
+        raise LockstepError(f"conda-lock cannot read {env_file}: {exc}") from None
+
+
+def header_platforms(locks: Iterable[Path]) -> dict[Path, str | None]:
+    """``# platform:`` of each explicit lock (None where absent), without parsing URLs."""
+    found: dict[Path, str | None] = {}
+    for path in locks:
+        found[path] = None
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
+            if line.startswith("# platform:"):
+                found[path] = line.partition(":")[2].strip()
+                break
+    return found

@@ -1,0 +1,59 @@
+"""Explicit locks: parsing every line of a large lock, and each way a lock can be wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lockstep.errors import LockstepError
+from lockstep.explicit import parse_explicit, parse_url, read_explicit
+from tests.conftest import generated_lock_text, realistic_packages
+
+
+def test_big_lock_parses_every_package(big_lock_text: str) -> None:
+    lock = parse_explicit(big_lock_text, "conda-linux-64.lock")
+    assert lock.platform == "linux-64"
+    assert lock.input_hash == "0" * 64
+    assert len(lock.entries) == 240
+    torch = lock.by_name()["pytorch"]
+    assert (torch.version, torch.build, torch.subdir) == (
+        "2.7.1", "cuda129_generic_py311_h1234567_200", "linux-64",
+    )
+    assert torch.channel.endswith("/local-channel")
+    assert len(torch.md5) == 32
+    assert lock.by_name()["filelock"].subdir == "noarch"
+
+
+def test_url_with_tar_bz2_and_dashes_in_name() -> None:
+    entry = parse_url("file:///c/conda-forge/noarch/typing-extensions-4.12.2-pyha770c72_1.tar.bz2")
+    assert (entry.name, entry.version, entry.build) == ("typing-extensions", "4.12.2", "pyha770c72_1")
+    assert entry.filename == "typing-extensions-4.12.2-pyha770c72_1.tar.bz2"
+    assert entry.md5 == ""
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("@EXPLICIT\nnot-a-url\n", "line 2: not a conda package URL"),
+        ("file:///c/x/linux-64/a-1-0.conda\n@EXPLICIT\n", "line 1: package line before @EXPLICIT"),
+        ("# platform: linux-64\nfoo==1.0\n", "not an explicit lock"),
+        ("@EXPLICIT\nfile:///c/x/linux-64/a-1-0.conda#zzz\n", "line 2: bad hash"),
+    ],
+    ids=["garbage-line", "before-explicit", "yaml-or-requirements", "bad-hash"],
+)
+def test_malformed_lock_names_the_line(body: str, message: str) -> None:
+    with pytest.raises(LockstepError, match=message):
+        parse_explicit(body, "conda-linux-64.lock")
+
+
+def test_missing_lock_says_how_to_make_it(tmp_path: Path) -> None:
+    with pytest.raises(LockstepError, match="lock file not found; create it with `invoke lock`"):
+        read_explicit(tmp_path / "conda-linux-64.lock", "linux-64")
+
+
+def test_lock_for_another_platform(tmp_path: Path) -> None:
+    path = tmp_path / "conda-linux-64.lock"
+    path.write_text(generated_lock_text(realistic_packages(20), platform="osx-arm64"))
+    with pytest.raises(LockstepError, match="lock is for platform 'osx-arm64', this machine is"):
+        read_explicit(path, "linux-64")

@@ -1,0 +1,390 @@
+"""Tasks with the shell mocked: the exact commands, and bad input stopping with one line."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from invoke import Context, Exit, Result
+
+import tasks
+from tests.conftest import generated_lock_text, realistic_packages
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT_FILES = ["pyproject.toml", "environment.yml", "virtual-packages.yml", "poetry.lock"]
+BIN = "/opt/miniforge/bin"
+
+
+class Shell(Context):
+    """A Context whose run records argument lists and answers from handlers."""
+
+    def __init__(self, handlers: dict[str, Callable[[list[str]], Result]] | None = None) -> None:
+        super().__init__()
+        self.calls: list[list[str]] = []
+        self.envs: list[dict] = []
+        self.handlers = handlers or {}
+
+    def run(self, command: str, **kwargs):  # type: ignore[override]
+        argv = shlex.split(command)
+        self.calls.append(argv)
+        self.envs.append(kwargs.get("env", {}))
+        for prefix, handler in self.handlers.items():
+            if command.startswith(prefix):
+                return handler(argv)
+        return Result(stdout="", exited=0)
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the repository's spec files that the tasks work on."""
+    for name in PROJECT_FILES:
+        shutil.copy(ROOT / name, tmp_path / name)
+    monkeypatch.setattr(tasks, "ROOT", tmp_path)
+    monkeypatch.setattr(tasks, "PYPROJECT", tmp_path / "pyproject.toml")
+    monkeypatch.setattr(tasks, "_machine_platform", lambda: "linux-64")
+    return tmp_path
+
+
+@pytest.fixture
+def on_path(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """Pretend which frontends are installed."""
+
+    def install(*names: str) -> None:
+        found = {n: f"{BIN}/{n}" for n in names}
+        monkeypatch.setattr(tasks.shutil, "which", lambda name: found.get(name))
+
+    install("conda")
+    return install
+
+
+def _snapshot(project: Path) -> dict[str, str]:
+    return {p.name: p.read_text() for p in sorted(project.iterdir()) if p.is_file()}
+
+
+def _envs(*names: str) -> Callable[[list[str]], Result]:
+    return lambda argv: Result(json.dumps({"envs": [f"{BIN}/../envs/{n}" for n in names]}))
+
+
+def _write_lock(text: str) -> Callable[[list[str]], Result]:
+    def solve(argv: list[str]) -> Result:
+        template = argv[argv.index("--filename-template") + 1]
+        Path(template.format(platform="linux-64")).write_text(text)
+        return Result(exited=0)
+
+    return solve
+
+
+LOCK_TEXT = generated_lock_text(realistic_packages(60))
+
+
+# ----------------------------------------------------------------------------- env-create
+
+
+def test_env_create_runs_conda_env_create(project: Path, on_path) -> None:
+    shell = Shell({f"{BIN}/conda env list": _envs("other")})
+    tasks.env_create(shell)
+    assert shell.calls == [
+        [f"{BIN}/conda", "env", "list", "--json"],
+        [f"{BIN}/conda", "env", "create", "--yes", "--name", "lockstep", "--file",
+         str(project / "environment.yml")],
+    ]
+
+
+def test_env_create_refuses_an_existing_env(project: Path, on_path) -> None:
+    shell = Shell({f"{BIN}/conda env list": _envs("lockstep")})
+    with pytest.raises(Exit, match="env 'lockstep' already exists; keep it, use `invoke reproduce`"):
+        tasks.env_create(shell)
+    assert len(shell.calls) == 1
+
+
+def test_env_create_with_micromamba(project: Path, on_path) -> None:
+    on_path("micromamba")
+    shell = Shell({f"{BIN}/micromamba env list": _envs()})
+    tasks.env_create(shell, name="exp-1")
+    assert shell.calls[-1] == [f"{BIN}/micromamba", "create", "--yes", "--name", "exp-1", "--file",
+                               str(project / "environment.yml")]
+
+
+# ----------------------------------------------------------------------------- lock
+
+
+def test_lock_writes_the_lock_from_conda_lock(project: Path, on_path) -> None:
+    shell = Shell({"conda-lock": _write_lock(LOCK_TEXT)})
+    tasks.lock(shell)
+    argv = shell.calls[0]
+    template = argv[argv.index("--filename-template") + 1]
+    assert argv == [
+        "conda-lock", "lock", "--kind", "explicit", "--file", str(project / "environment.yml"),
+        "--platform", "linux-64", "--virtual-package-spec", str(project / "virtual-packages.yml"),
+        "--conda", f"{BIN}/conda", "--filename-template", template,
+    ]
+    assert not template.startswith(str(project)), "conda-lock must write into a scratch folder"
+    assert (project / "conda-linux-64.lock").read_text() == LOCK_TEXT
+
+
+def test_failed_solve_writes_nothing(project: Path, on_path) -> None:
+    (project / "conda-linux-64.lock").write_text(LOCK_TEXT)
+    before = _snapshot(project)
+    shell = Shell({"conda-lock": lambda argv: Result(exited=1)})
+    with pytest.raises(Exit, match="conda-lock could not solve environment.yml; no lock file"):
+        tasks.lock(shell)
+    assert _snapshot(project) == before
+
+
+def test_lock_prefers_conda_and_refuses_mamba_2_6(project: Path, on_path) -> None:
+    on_path("mamba")
+    shell = Shell({f"{BIN}/mamba --version": lambda argv: Result("mamba 2.6.0\n")})
+    with pytest.raises(Exit, match="cannot solve with mamba 2.6.0"):
+        tasks.lock(shell)
+    assert [c[0] for c in shell.calls] == [f"{BIN}/mamba"]
+
+
+def test_lock_with_old_mamba(project: Path, on_path) -> None:
+    on_path("mamba")
+    shell = Shell({f"{BIN}/mamba --version": lambda a: Result("2.5.0\n"),
+                   "conda-lock": _write_lock(LOCK_TEXT)})
+    tasks.lock(shell)
+    assert shell.calls[1][shell.calls[1].index("--conda") + 1] == f"{BIN}/mamba"
+
+
+def test_lock_refuses_a_pip_section(project: Path, on_path) -> None:
+    env = project / "environment.yml"
+    env.write_text(env.read_text().replace("  - tomlkit\n", "  - tomlkit\n  - pip:\n    - requests\n"))
+    before = _snapshot(project)
+    shell = Shell()
+    with pytest.raises(Exit, match="a 'pip:' section cannot go into an explicit lock"):
+        tasks.lock(shell)
+    assert shell.calls == [] and _snapshot(project) == before
+
+
+def test_malformed_environment_yml(project: Path, on_path) -> None:
+    (project / "environment.yml").write_text("dependencies:\n  - python=3.11\n - x\n")
+    before = _snapshot(project)
+    with pytest.raises(Exit) as info:
+        tasks.lock(Shell())
+    assert "environment.yml: invalid YAML at line 3" in str(info.value.message)
+    assert _snapshot(project) == before
+
+
+def test_no_frontend_on_path(project: Path, on_path) -> None:
+    on_path()
+    with pytest.raises(Exit, match="conda-lock needs conda"):
+        tasks.lock(Shell())
+    with pytest.raises(Exit, match="no conda, mamba or micromamba on PATH"):
+        tasks.env_create(Shell())
+
+
+# ----------------------------------------------------------------------------- pin
+
+
+def _with_lock(project: Path) -> None:
+    (project / "conda-linux-64.lock").write_text(LOCK_TEXT)
+
+
+def test_pin_dry_run_shows_the_diff_and_writes_nothing(project: Path, on_path, capsys) -> None:
+    _with_lock(project)
+    before = _snapshot(project)
+    shell = Shell()
+    tasks.pin(shell, dry_run=True)
+    out = capsys.readouterr().out
+    assert '+torch = "2.7.1"' in out and '+torchvision = "0.22.0"' in out
+    assert shell.calls == [] and _snapshot(project) == before
+
+
+def test_pin_writes_pins_and_relocks_in_a_scratch_copy(project: Path, on_path) -> None:
+    _with_lock(project)
+    shell = Shell()
+    tasks.pin(shell)
+    [argv] = shell.calls
+    assert argv[:2] == ["poetry", "--directory"] and argv[3:] == ["lock"]
+    assert argv[2] != str(project)
+    text = (project / "pyproject.toml").read_text()
+    pins = tomllib.loads(text)["tool"]["poetry"]["group"]["conda"]
+    # filelock and typing-extensions: conda provides them and the repository's poetry.lock has them.
+    assert pins == {"optional": True, "dependencies": {
+        "filelock": "3.16.1", "torch": "2.7.1", "torchaudio": "2.7.1", "torchvision": "0.22.0",
+        "typing-extensions": "4.12.2",
+    }}
+    assert text.startswith("# Python side of the Lockstep environment.")
+    assert not Path(argv[2]).exists(), "scratch copy removed"
+
+
+def test_pin_keeps_files_when_poetry_lock_fails(project: Path, on_path) -> None:
+    _with_lock(project)
+    before = _snapshot(project)
+    with pytest.raises(Exit, match="`poetry lock` failed; pyproject.toml and poetry.lock were left"):
+        tasks.pin(Shell({"poetry": lambda a: Result(exited=1)}))
+    assert _snapshot(project) == before
+
+
+def test_pin_without_lock(project: Path, on_path) -> None:
+    with pytest.raises(Exit, match="conda-linux-64.lock: lock file not found"):
+        tasks.pin(Shell())
+
+
+def test_pin_from_installed_env(project: Path, on_path, tmp_path_factory) -> None:
+    prefix = tmp_path_factory.mktemp("envs") / "lockstep"
+    (prefix / "conda-meta").mkdir(parents=True)
+    (prefix / "conda-meta" / "pytorch-2.6.0-cuda_0.json").write_text(
+        json.dumps({"name": "pytorch", "version": "2.6.0"})
+    )
+    shell = Shell({f"{BIN}/conda env list": lambda a: Result(json.dumps({"envs": [str(prefix)]}))})
+    tasks.pin(shell, from_env=True, no_lock=True)
+    assert '[tool.poetry.group.conda.dependencies]\ntorch = "2.6.0"' in (
+        project / "pyproject.toml"
+    ).read_text()
+
+
+# ----------------------------------------------------------------------------- reproduce
+
+
+def test_reproduce_runs_the_script(project: Path, on_path) -> None:
+    _with_lock(project)
+    shell = Shell()
+    tasks.reproduce(shell)
+    assert shell.calls == [[
+        "sh", "scripts/reproduce.sh", f"{BIN}/conda", "lockstep",
+        str(project / "conda-linux-64.lock"), str(project / "poetry.lock"),
+    ]]
+
+
+@pytest.mark.parametrize(
+    ("setup", "kwargs", "message"),
+    [
+        (lambda p: None, {}, "conda-linux-64.lock: lock file not found"),
+        (lambda p: (p / "conda-linux-64.lock").write_text(
+            generated_lock_text(realistic_packages(5), platform="osx-arm64")), {},
+         "lock is for platform 'osx-arm64', this machine is 'linux-64'"),
+        (lambda p: (_with_lock(p), (p / "poetry.lock").unlink()), {},
+         "poetry.lock not found; create it with `poetry lock`"),
+        (_with_lock, {"name": "my env"}, "invalid env name 'my env'"),
+        (_with_lock, {"name": "x'; touch pwned; '"}, "invalid env name"),
+        (_with_lock, {"frontend": "pip"}, "frontend 'pip' is not one of"),
+    ],
+    ids=["missing-lock", "other-platform", "missing-poetry-lock", "space-in-name", "injection",
+         "bad-frontend"],
+)
+def test_reproduce_bad_input(project: Path, on_path, setup, kwargs, message) -> None:
+    setup(project)
+    before = _snapshot(project)
+    shell = Shell()
+    with pytest.raises(Exit) as info:
+        tasks.reproduce(shell, **kwargs)
+    assert message in info.value.message
+    assert "\n" not in info.value.message and info.value.code == 1
+    assert shell.calls == [] and _snapshot(project) == before
+
+
+def test_reproduce_with_no_frontend(project: Path, on_path) -> None:
+    _with_lock(project)
+    on_path()
+    with pytest.raises(Exit, match="no conda, mamba or micromamba on PATH"):
+        tasks.reproduce(Shell())
+
+
+# ----------------------------------------------------------------------------- update
+
+
+def test_update_failed_solve_changes_nothing(project: Path, on_path) -> None:
+    _with_lock(project)
+    before = _snapshot(project)
+    shell = Shell({"conda-lock": lambda a: Result(exited=1)})
+    with pytest.raises(Exit, match="could not solve"):
+        tasks.update(shell)
+    assert _snapshot(project) == before
+    assert [c[0] for c in shell.calls] == ["conda-lock"]
+
+
+def test_update_rebuilds_from_the_new_lock_then_moves_files(project: Path, on_path, capsys) -> None:
+    _with_lock(project)
+    bumped = LOCK_TEXT.replace("pytorch-2.7.1-", "pytorch-2.8.0-")
+    shell = Shell({"conda-lock": _write_lock(bumped)})
+    tasks.update(shell)
+    solve, poetry_lock, reproduce = shell.calls
+    assert poetry_lock[:2] == ["poetry", "--directory"] and poetry_lock[3:] == ["lock"]
+    assert reproduce[:4] == ["sh", "scripts/reproduce.sh", f"{BIN}/conda", "lockstep"]
+    assert reproduce[4].endswith("conda-linux-64.lock") and reproduce[4] != str(
+        project / "conda-linux-64.lock"
+    )
+    assert shell.envs[2]["LOCKSTEP_PYPROJECT"].endswith("project/pyproject.toml")
+    assert (project / "conda-linux-64.lock").read_text() == bumped
+    assert 'torch = "2.8.0"' in (project / "pyproject.toml").read_text()
+    assert "conda pytorch  2.7.1 -> 2.8.0" in capsys.readouterr().out
+
+
+def test_update_failed_rebuild_keeps_every_file(project: Path, on_path) -> None:
+    _with_lock(project)
+    before = _snapshot(project)
+    bumped = LOCK_TEXT.replace("pytorch-2.7.1-", "pytorch-2.8.0-")
+
+    def broken(argv: list[str]) -> Result:
+        raise Exit("reproduce failed", code=1)
+
+    shell = Shell({"conda-lock": _write_lock(bumped), "sh scripts/reproduce.sh": broken})
+    with pytest.raises(Exit):
+        tasks.update(shell)
+    assert _snapshot(project) == before
+
+
+def test_update_dry_run_reports_and_keeps_files(project: Path, on_path, capsys) -> None:
+    _with_lock(project)
+    before = _snapshot(project)
+    shell = Shell({"conda-lock": _write_lock(LOCK_TEXT.replace("numpy-2.1.3-", "numpy-2.2.0-"))})
+    tasks.update(shell, dry_run=True)
+    assert "conda numpy  2.1.3 -> 2.2.0" in capsys.readouterr().out
+    assert _snapshot(project) == before
+    assert not any(c[:2] == ["sh", "scripts/reproduce.sh"] for c in shell.calls)
+
+
+# ----------------------------------------------------------------------------- others
+
+
+def test_verify_gpu_runs_the_module_in_the_env(project: Path, on_path) -> None:
+    shell = Shell()
+    tasks.verify_gpu(shell, allow_cpu=True, json=True)
+    assert shell.calls == [[f"{BIN}/conda", "run", "--no-capture-output", "--name", "lockstep",
+                            "python", "-m", "lockstep.gpu", "--allow-cpu", "--json"]]
+    assert shell.envs[0]["PYTHONPATH"].endswith("src")
+
+
+def test_poetry_init_is_idempotent_on_the_repository(project: Path, capsys) -> None:
+    before = _snapshot(project)
+    tasks.poetry_init(Shell())
+    assert "nothing to change" in capsys.readouterr().out
+    assert _snapshot(project) == before
+
+
+def test_poetry_init_repairs_requires_python(project: Path, capsys) -> None:
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('">=3.11,<3.12"', '">=3.8"', 1))
+    tasks.poetry_init(Shell())
+    assert 'requires-python = ">=3.11,<3.12"' in pyproject.read_text()
+    assert "set requires-python '>=3.8' -> '>=3.11,<3.12'" in capsys.readouterr().out
+
+
+def test_poetry_init_runs_poetry_init_without_pyproject(project: Path) -> None:
+    (project / "pyproject.toml").unlink()
+    shell = Shell()
+
+    def init(argv: list[str]) -> Result:
+        (project / "pyproject.toml").write_text('[project]\nname = "x"\nversion = "0.1.0"\n')
+        return Result()
+
+    shell.handlers["poetry init"] = init
+    tasks.poetry_init(shell, name="My_Project")
+    assert shell.calls[0] == ["poetry", "init", "--no-interaction", "--name", "my-project",
+                              "--python", ">=3.11,<3.12"]
+    assert "package-mode = false" in (project / "pyproject.toml").read_text()
+
+
+def test_malformed_pyproject_stops_every_task(project: Path, on_path) -> None:
+    (project / "pyproject.toml").write_text("[tool.lockstep\nenv-name = 1\n")
+    with pytest.raises(Exit) as info:
+        tasks.reproduce(Shell())
+    assert "pyproject.toml: invalid TOML" in info.value.message
+    assert "line 1" in info.value.message
