@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse, urlunparse
@@ -43,13 +43,17 @@ _CHANNEL = r"[a-z0-9][a-z0-9_-]*"
 _NAME = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
 _VERSION = r"(?:\*|\d[0-9a-z_]*(?:\.[0-9a-z_]+)*(?:\.?\*)?)"
 _BUILD = r"[A-Za-z0-9_.*]+"
-_OP_CLAUSE = rf"(?:>=|<=|>|<|!=|~=|==){_VERSION}"
+# conda keeps an operator clause as written, so no `*` (conda would not add `.`) and no leading
+# `==` (conda strips it from the whole list).
+_PLAIN_VERSION = r"\d[0-9a-z_]*(?:\.[0-9a-z_]+)*"
+_OP = r"(?:>=|<=|>|<|!=|~=)"
+_OP_CLAUSE = rf"(?:{_OP}|==){_PLAIN_VERSION}"
 _SPEC_FORMS = [
     ("bare", re.compile(r"")),
     ("eq", re.compile(rf"\s*=(?P<v>{_VERSION})")),
     ("eq_build", re.compile(rf"\s*=(?P<v>{_VERSION})(?:=| +)(?P<b>{_BUILD})")),
     ("eqeq", re.compile(rf"\s*==(?P<v>{_VERSION})")),
-    ("ops", re.compile(rf"\s*(?P<v>{_OP_CLAUSE}(?:,{_OP_CLAUSE})*)")),
+    ("ops", re.compile(rf"\s*(?P<v>{_OP}{_PLAIN_VERSION}(?:,{_OP_CLAUSE})*)")),
     ("space", re.compile(rf" +(?P<v>{_VERSION})")),
     ("space_build", re.compile(rf" +(?P<v>{_VERSION}) +(?P<b>{_BUILD})")),
 ]
@@ -70,7 +74,10 @@ def _load_yaml(text: str) -> Any:
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+    try:
+        return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+    except yaml.YAMLError as exc:
+        raise Unsupported(f"YAML conda-lock would reject: {exc}") from None
 
 
 def filter_selectors(text: str, platform: str) -> list[str]:
@@ -112,7 +119,8 @@ def serialize_spec(spec: str, category: str = "main") -> dict[str, Any]:
     if form == "eq":
         # `=1.2` means the 1.2 series; with a build, `=1.2=b` means exactly 1.2.
         version = version if version.endswith("*") else version + "*"
-    version = ",".join(_star_version(part) for part in version.split(",")) if version else ""
+    if form != "ops":
+        version = _star_version(version)
     return {
         "name": head.group("name").lower(),
         "manager": "conda",
@@ -135,7 +143,7 @@ def _channel_json(channel: str) -> str:
 
 
 def _channels(env: Mapping[str, Any]) -> list[str]:
-    channels = env.get("channels") or []
+    channels = env.get("channels", [])
     if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
         raise Unsupported("channels is not a list of names")
     channels = list(channels)
@@ -260,14 +268,3 @@ def input_hash(env_file: Path, vp_file: Path, platform: str) -> str:
     except Exception as exc:  # conda-lock's parser raises many types; report it in one line
         raise LockstepError(f"conda-lock cannot read {env_file}: {exc}") from None
 
-
-def header_platforms(locks: Iterable[Path]) -> dict[Path, str | None]:
-    """``# platform:`` of each explicit lock (None where absent), without parsing URLs."""
-    found: dict[Path, str | None] = {}
-    for path in locks:
-        found[path] = None
-        for line in Path(path).read_text(encoding="utf-8").splitlines():
-            if line.startswith("# platform:"):
-                found[path] = line.partition(":")[2].strip()
-                break
-    return found

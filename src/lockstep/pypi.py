@@ -241,16 +241,18 @@ def env_python(prefix: Path) -> Path:
     return Path(prefix) / "bin" / "python"
 
 
-def _all_groups(packages: Mapping[str, LockedPackage], exclude: str) -> list[str]:
-    groups = sorted({g for p in packages.values() for g in p.groups} - {exclude})
-    return groups or ["main"]
+def default_groups(pyproject: Mapping[str, object], exclude: str) -> list[str]:
+    """What `poetry install` installs by default: main and every non-optional group."""
+    declared = pyproject.get("tool", {}).get("poetry", {}).get("group", {})  # type: ignore[union-attr]
+    optional = {name for name, table in declared.items() if table.get("optional", False)}
+    return ["main", *sorted(set(declared) - optional - {exclude})]
 
 
 def build_plan(args: argparse.Namespace) -> tuple[Plan, list[str]]:
     """Plan of the CLI arguments."""
-    packages = parse_poetry_lock(_load_toml(Path(args.poetry_lock)))
     pyproject = _load_toml(Path(args.pyproject))
-    groups = args.groups.split(",") if args.groups else _all_groups(packages, args.pin_group)
+    packages = parse_poetry_lock(_load_toml(Path(args.poetry_lock)))
+    groups = args.groups.split(",") if args.groups else default_groups(pyproject, args.pin_group)
     provided = conda_provided_distributions(Path(args.prefix))
     plan = make_plan(packages, root_requirements(pyproject, groups), groups, provided)
     return plan, groups
@@ -268,7 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prefix", required=True, help="conda env to install into")
     parser.add_argument("--poetry-lock", default="poetry.lock", help="Poetry's lock file")
     parser.add_argument("--pyproject", default="pyproject.toml", help="the project's pyproject")
-    parser.add_argument("--groups", default="", help="comma-separated groups (default: all)")
+    parser.add_argument(
+        "--groups", default="", help="comma-separated groups (default: main and non-optional)"
+    )
     parser.add_argument("--pin-group", default="conda", help="group holding conda's pins")
     parser.add_argument("--project-dir", default=".", help="the project to install editable")
     parser.add_argument("--no-root", action="store_true", help="do not install the project")

@@ -175,15 +175,21 @@ def pip_package() -> CondaPackage:
 def _python_dist(name: str, version: str, module: str, requires: Iterable[str] = ()) -> dict:
     source = f'"""Tiny stand-in for {name} (test channel)."""\n__version__ = "{version}"\n'
     files = distribution_files(
-        name, version, {f"{module}/__init__.py": source.encode()},
-        requires=requires, installer="conda",
+        name,
+        version,
+        {f"{module}/__init__.py": source.encode()},
+        requires=requires,
+        installer="conda",
     )
     return {f"{SITE_PACKAGES}/{path}": data for path, data in files.items()}
 
 
 def filelock_package(version: str) -> CondaPackage:
     return CondaPackage(
-        name="filelock", version=version, build="pyh0_0", depends=(PYTHON_DEP,),
+        name="filelock",
+        version=version,
+        build="pyh0_0",
+        depends=(PYTHON_DEP,),
         files=_python_dist("filelock", version, "filelock"),
     )
 
@@ -191,7 +197,9 @@ def filelock_package(version: str) -> CondaPackage:
 def cuda_version_package(version: str) -> CondaPackage:
     """Like conda-forge's cuda-version: no payload, constrains the driver (__cuda)."""
     return CondaPackage(
-        name="cuda-version", version=version, build="h0_0",
+        name="cuda-version",
+        version=version,
+        build="h0_0",
         constrains=(f"__cuda >={version}",),
     )
 
@@ -199,7 +207,10 @@ def cuda_version_package(version: str) -> CondaPackage:
 def libcudart_package(cuda: str) -> CondaPackage:
     major, minor = cuda.split(".")
     return CondaPackage(
-        name="libcudart", version=CUDA_VERSIONS[cuda], build="h0_0", subdir="linux-64",
+        name="libcudart",
+        version=CUDA_VERSIONS[cuda],
+        build="h0_0",
+        subdir="linux-64",
         depends=(f"cuda-version >={cuda},<{major}.{int(minor) + 1}",),
         files={f"lib/libcudart.so.{major}": b"not really a shared library\n"},
     )
@@ -208,9 +219,17 @@ def libcudart_package(cuda: str) -> CondaPackage:
 def pytorch_package(version: str) -> CondaPackage:
     """conda-forge-style `pytorch` CUDA build: installs the Python distribution `torch`."""
     return CondaPackage(
-        name="pytorch", version=version, build="cuda126_py311_0", subdir="linux-64",
-        depends=(PYTHON_DEP, "__cuda >=12", "cuda-version >=12.6,<13", "libcudart >=12.6,<13",
-                 "filelock"),
+        name="pytorch",
+        version=version,
+        build="cuda126_py311_0",
+        subdir="linux-64",
+        depends=(
+            PYTHON_DEP,
+            "__cuda >=12",
+            "cuda-version >=12.6,<13",
+            "libcudart >=12.6,<13",
+            "filelock",
+        ),
         files=_python_dist("torch", version, "torch", requires=["filelock"]),
     )
 

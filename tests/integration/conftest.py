@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pytest
 
-from .channel import build_channel
+from .channel import CondaPackage, build_channel
 from .condastandin.conda_standin import ROOT_VAR, write_executables
 from .pyindex import PackageIndex, build_index, serve_index
 
@@ -27,10 +27,17 @@ def conda_channel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_channel(tmp_path_factory.mktemp("conda-channel"))
 
 
+ChannelFactory = Callable[[Iterable[CondaPackage] | None], Path]
+
+
 @pytest.fixture
-def channel_factory(tmp_path: Path):
+def channel_factory(tmp_path: Path) -> ChannelFactory:
     """Build a private channel (default packages unless given) that a test may extend."""
-    return lambda packages=None: build_channel(tmp_path / "private-channel", packages)
+
+    def build(packages: Iterable[CondaPackage] | None = None) -> Path:
+        return build_channel(tmp_path / "private-channel", packages)
+
+    return build
 
 
 @pytest.fixture(scope="session")
@@ -77,6 +84,7 @@ def integration_env(tmp_path: Path, standin_bin: Path, wheel_index: PackageIndex
         PIP_INDEX_URL=wheel_index.url,
         PIP_DISABLE_PIP_VERSION_CHECK="1",
         PYTHONNOUSERSITE="1",
+        # A native crash in a tool (rattler, say) then leaves a traceback in the failure message.
         PYTHONFAULTHANDLER="1",
     )
     (state / "home").mkdir(parents=True)

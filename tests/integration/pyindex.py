@@ -74,8 +74,7 @@ def default_wheels() -> list[Wheel]:
 
 def _wheel_metadata(wheel: Wheel) -> bytes:
     return (
-        f"Wheel-Version: 1.0\nGenerator: lockstep-tests\nRoot-Is-Purelib: true\n"
-        f"Tag: {WHEEL_TAG}\n"
+        f"Wheel-Version: 1.0\nGenerator: lockstep-tests\nRoot-Is-Purelib: true\nTag: {WHEEL_TAG}\n"
     ).encode()
 
 
@@ -83,8 +82,11 @@ def write_wheel(wheel: Wheel, out_dir: Path) -> Path:
     source = f'"""Tiny test wheel {wheel.name}."""\n__version__ = "{wheel.version}"\n'
     info = dist_info_dir(wheel.name, wheel.version)
     files = distribution_files(
-        wheel.name, wheel.version, {f"{wheel.module}/__init__.py": source.encode()},
-        requires=wheel.requires, extra_dist_info={"WHEEL": _wheel_metadata(wheel)},
+        wheel.name,
+        wheel.version,
+        {f"{wheel.module}/__init__.py": source.encode()},
+        requires=wheel.requires,
+        extra_dist_info={"WHEEL": _wheel_metadata(wheel)},
     )
     # RECORD goes last by convention; the rest in sorted order for stable hashes.
     order = sorted(files, key=lambda p: (p == f"{info}/RECORD", p))
@@ -116,7 +118,8 @@ def _write_simple_pages(root: Path) -> None:
 
 
 def _page(title: str, body: str) -> str:
-    return f"<!DOCTYPE html>\n<html><head><title>{title}</title></head><body>\n{body}</body></html>\n"
+    head = f"<!DOCTYPE html>\n<html><head><title>{title}</title></head><body>\n"
+    return f"{head}{body}</body></html>\n"
 
 
 def build_index(root: Path, wheels: Iterable[Wheel] | None = None) -> Path:

@@ -44,8 +44,17 @@ def write_project(project: Path, channel: Path, specs: list[str]) -> Path:
 
 def conda_lock_cmd(conda: Path) -> list[str]:
     return [
-        "conda-lock", "-k", "explicit", "-f", "environment.yml", "-p", "linux-64",
-        "--virtual-package-spec", "virtual-packages.yml", "--conda", str(conda),
+        "conda-lock",
+        "-k",
+        "explicit",
+        "-f",
+        "environment.yml",
+        "-p",
+        "linux-64",
+        "--virtual-package-spec",
+        "virtual-packages.yml",
+        "--conda",
+        str(conda),
     ]
 
 
@@ -110,22 +119,24 @@ def test_relock_sees_a_package_added_to_the_channel(
 
     changed = set(lock_lines(project / LOCK)) ^ set(before)
     assert {line.rsplit("/", 1)[1].split("#")[0] for line in changed} == {
-        "filelock-3.17.0-pyh0_0.tar.bz2", "filelock-3.18.0-pyh0_0.tar.bz2"
+        "filelock-3.17.0-pyh0_0.tar.bz2",
+        "filelock-3.18.0-pyh0_0.tar.bz2",
     }
 
 
 def test_standin_creates_env_matching_the_lock(tmp_path, conda_channel, integration_env, conda):
     project = locked_project(tmp_path, conda_channel, integration_env, conda)
 
-    run([conda, "create", "--yes", "--name", "demo", "--file", LOCK], project, integration_env)
-    listed = json.loads(run([conda, "list", "--json", "-n", "demo"], project, integration_env).stdout)
+    env = integration_env
+    run([conda, "create", "--yes", "--name", "demo", "--file", LOCK], project, env)
+    listed = json.loads(run([conda, "list", "--json", "-n", "demo"], project, env).stdout)
 
     locked = {}
     for line in lock_lines(project / LOCK)[1:]:
         url, md5 = line.split("#")
         locked[url.rsplit("/", 1)[1].removesuffix(".tar.bz2")] = md5
     assert {e["dist_name"] for e in listed} == set(locked)
-    prefix = Path(integration_env["LOCKSTEP_STANDIN_ROOT"]) / "envs" / "demo"
+    prefix = Path(env["LOCKSTEP_STANDIN_ROOT"]) / "envs" / "demo"
     for dist_name, md5 in locked.items():
         meta = json.loads((prefix / "conda-meta" / f"{dist_name}.json").read_text())
         assert meta["md5"] == md5
@@ -165,7 +176,8 @@ def test_env_python_works_and_pip_installs_with_hashes(
     run([conda, "create", "--yes", "-n", "demo", "--file", LOCK], project, env)
     prefix = Path(env["LOCKSTEP_STANDIN_ROOT"]) / "envs" / "demo"
 
-    probe = "import sys, site, torch; print(sys.prefix, site.getsitepackages()[0], torch.__version__)"
+    probe = "import sys, site, torch; "
+    probe += "print(sys.prefix, site.getsitepackages()[0], torch.__version__)"
     out = run([prefix / "bin" / "python", "-c", probe], project, env).stdout.split()
     assert out == [str(prefix), str(prefix / SITE_PACKAGES), "2.5.1"]
 
@@ -208,9 +220,18 @@ def test_env_lifecycle_create_vars_run_remove(tmp_path, conda_channel, integrati
     info = json.loads(run([conda, "info", "--json"], project, env).stdout)
     assert {"envs", "envs_dirs", "pkgs_dirs", "root_prefix", "platform"} <= info.keys()
 
-    run([conda, "remove", "--all", "--yes", "-n", "life"], project, env)
+    # env create replaces an existing env of the same name (conda >= 26.7), vars included.
+    run([conda, "env", "create", "-f", "environment.yml", "-n", "life"], project, env)
+    vars_out = run([conda, "env", "config", "vars", "list", "-n", "life"], project, env).stdout
+    assert vars_out.splitlines() == ["PYTHONNOUSERSITE = 1"]
+    spec_create = [conda, "create", "--yes", "-n", "spec", "-c", conda_channel.as_uri(), "pip"]
+    run(spec_create, project, env)
+
+    run([conda, "env", "remove", "-n", "life", "--yes"], project, env)
+    run([conda, "remove", "--all", "--yes", "-n", "spec"], project, env)
     prefixes = json.loads(run([conda, "env", "list", "--json"], project, env).stdout)["envs"]
-    assert not any(p.endswith("/envs/life") for p in prefixes)
+    assert not any("/envs/" in p for p in prefixes)
+    run([conda, "list", "--json", "-n", "life"], project, env, expect_rc=1)
 
 
 def test_standin_rejects_what_it_does_not_implement(tmp_path, integration_env, conda):
@@ -222,6 +243,8 @@ def test_standin_rejects_what_it_does_not_implement(tmp_path, integration_env, c
 def test_mamba_standin_locks_and_creates(tmp_path, conda_channel, integration_env, standin_bin):
     mamba = standin_bin / "mamba"
     assert run([mamba, "--version"], tmp_path, integration_env).stdout.strip() == "2.5.0"
+    newer = {**integration_env, "LOCKSTEP_STANDIN_MAMBA_VERSION": "2.6.0"}
+    assert run([mamba, "--version"], tmp_path, newer).stdout.strip() == "2.6.0"
 
     project = locked_project(tmp_path, conda_channel, integration_env, mamba)
     run([mamba, "create", "-y", "-n", "m", "--file", LOCK], project, integration_env)
@@ -252,3 +275,16 @@ def test_poetry_locks_against_the_local_index(tmp_path, integration_env, wheel_i
     for package in packages.values():
         for entry in package["files"]:
             assert entry["hash"] == f"sha256:{wheel_index.sha256(entry['file'])}"
+
+
+def test_poetry_takes_the_conda_env_as_its_env(tmp_path, conda_channel, integration_env, conda):
+    """Under `conda run`, Poetry targets CONDA_PREFIX: the stand-in env passes for a real one."""
+    project = locked_project(tmp_path, conda_channel, integration_env, conda)
+    env = integration_env
+    run([conda, "create", "--yes", "-n", "demo", "--file", LOCK], project, env)
+    init = ["poetry", "init", "-n", "--name", "demo", "--python", ">=3.11,<3.12"]
+    run(init, project, env)
+
+    info = ["poetry", "env", "info", "--path"]
+    out = run([conda, "run", "-n", "demo", *info], project, env).stdout
+    assert out.strip() == str(Path(env["LOCKSTEP_STANDIN_ROOT"]) / "envs" / "demo")

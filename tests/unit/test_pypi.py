@@ -188,3 +188,13 @@ def test_cli_reports_a_broken_lock_in_one_line(tmp_path: Path, capsys: pytest.Ca
     err = capsys.readouterr().err
     assert code == 1
     assert err.startswith(f"error: {bad}: invalid TOML") and err.count("\n") == 1
+
+
+def test_default_groups_are_poetrys_defaults() -> None:
+    from lockstep.pypi import default_groups
+
+    pyproject = {"tool": {"poetry": {"group": {
+        "dev": {"dependencies": {}}, "docs": {"optional": True}, "conda": {"optional": True},
+        "test": {}}}}}
+    assert default_groups(pyproject, "conda") == ["main", "dev", "test"]
+    assert default_groups({}, "conda") == ["main"]

@@ -128,7 +128,8 @@ def virtual_packages() -> list[rattler.GenericVirtualPackage]:
     generic = [vp.into_generic() for vp in detected]
     cleared = {k for k, v in os.environ.items() if k.startswith("CONDA_OVERRIDE_") and v == ""}
     return [
-        vp for vp in generic
+        vp
+        for vp in generic
         if f"CONDA_OVERRIDE_{vp.name.normalized.lstrip('_').upper()}" not in cleared
     ]
 
@@ -150,8 +151,11 @@ def solve(channels: Sequence[str], specs: Sequence[str]) -> list[rattler.RepoDat
     try:
         return asyncio.run(
             rattler.solve(
-                list(channels), list(specs), gateway=_gateway(),
-                platforms=[subdir(), "noarch"], virtual_packages=virtual_packages(),
+                list(channels),
+                list(specs),
+                gateway=_gateway(),
+                platforms=[subdir(), "noarch"],
+                virtual_packages=virtual_packages(),
             )
         )
     except Exception as exc:  # rattler raises SolverError, channel errors, ...
@@ -198,9 +202,7 @@ def installed_records(prefix: Path) -> list[rattler.PrefixRecord]:
 
 def install(records: Sequence[rattler.RepoDataRecord], prefix: Path) -> None:
     real = [r for r in records if not r.name.normalized.startswith("__")]
-    asyncio.run(
-        rattler.install(real, prefix, cache_dir=pkgs_dir(), show_progress=False)
-    )
+    asyncio.run(rattler.install(real, prefix, cache_dir=pkgs_dir(), show_progress=False))
     (prefix / "conda-meta").mkdir(parents=True, exist_ok=True)
     if prefix.parent != envs_dir() and prefix != root_prefix():
         with _registry().open("a") as registry:
@@ -253,15 +255,20 @@ def pip_entries(prefix: Path) -> list[dict[str, Any]]:
     for meta in sorted(prefix.glob("lib/python*/site-packages/*.dist-info/METADATA")):
         if str(meta.relative_to(prefix)) in owned:
             continue
-        fields = dict(
-            line.split(": ", 1) for line in meta.read_text().splitlines() if ": " in line
-        )
+        fields = dict(line.split(": ", 1) for line in meta.read_text().splitlines() if ": " in line)
         name = fields.get("Name", "").lower()
-        entries.append({
-            "base_url": "https://pypi.org/", "build_number": 0, "build_string": "pypi_0",
-            "channel": "pypi", "dist_name": f"{name}-{fields.get('Version')}-pypi_0",
-            "name": name, "platform": "pypi", "version": fields.get("Version"),
-        })
+        entries.append(
+            {
+                "base_url": "https://pypi.org/",
+                "build_number": 0,
+                "build_string": "pypi_0",
+                "channel": "pypi",
+                "dist_name": f"{name}-{fields.get('Version')}-pypi_0",
+                "name": name,
+                "platform": "pypi",
+                "version": fields.get("Version"),
+            }
+        )
     return entries
 
 
@@ -282,8 +289,9 @@ def _write_state(prefix: Path, state: dict[str, Any]) -> None:
 
 
 def info_json() -> dict[str, Any]:
-    vpkgs = [[vp.name.normalized, str(vp.version), str(vp.build_string)]
-             for vp in virtual_packages()]
+    vpkgs = [
+        [vp.name.normalized, str(vp.version), str(vp.build_string)] for vp in virtual_packages()
+    ]
     pkgs = [p for p in os.environ.get("CONDA_PKGS_DIRS", "").split(",") if p]
     return {
         "active_prefix": os.environ.get("CONDA_PREFIX"),
@@ -332,10 +340,12 @@ def cmd_create(args: argparse.Namespace) -> None:
     else:
         records = solve(channels_from(args), [*_file_specs(args.file), *args.specs])
     if args.dry_run:
-        actions = {"FETCH": [_record_dict(r) for r in records],
-                   "LINK": [_link_entry(r) for r in records], "PREFIX": str(prefix)}
-        _print_json({"actions": actions, "dry_run": True, "prefix": str(prefix),
-                     "success": True})
+        actions = {
+            "FETCH": [_record_dict(r) for r in records],
+            "LINK": [_link_entry(r) for r in records],
+            "PREFIX": str(prefix),
+        }
+        _print_json({"actions": actions, "dry_run": True, "prefix": str(prefix), "success": True})
         return
     _fresh_prefix(prefix, args.yes)
     install(records, prefix)
@@ -537,9 +547,15 @@ def dispatch(args: argparse.Namespace, prog: str) -> int:
         if command == "env config":
             command = f"env config {args.config_command or ''}".strip()
     handlers = {
-        "info": cmd_info, "create": cmd_create, "install": cmd_install, "list": cmd_list,
-        "remove": cmd_remove, "uninstall": cmd_remove, "env create": cmd_env_create,
-        "env remove": cmd_remove, "env config vars": cmd_env_vars,
+        "info": cmd_info,
+        "create": cmd_create,
+        "install": cmd_install,
+        "list": cmd_list,
+        "remove": cmd_remove,
+        "uninstall": cmd_remove,
+        "env create": cmd_env_create,
+        "env remove": cmd_remove,
+        "env config vars": cmd_env_vars,
         "env list": lambda a: print_env_list(a.json),
     }
     if command == "run":
@@ -560,8 +576,14 @@ def main(argv: Sequence[str] | None = None, prog: str = "conda") -> int:
         return 2
     except StandinError as exc:
         if as_json:
-            _print_json({"error": f"{exc.exception_name}: {exc}", "exception_name":
-                         exc.exception_name, "message": str(exc), "success": False})
+            _print_json(
+                {
+                    "error": f"{exc.exception_name}: {exc}",
+                    "exception_name": exc.exception_name,
+                    "message": str(exc),
+                    "success": False,
+                }
+            )
         print(f"{exc.exception_name}: {exc}", file=sys.stderr)
         return 1
 

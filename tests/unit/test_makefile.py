@@ -1,0 +1,109 @@
+"""Makefile and invoke agree: same names, help that cannot drift, one env name."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from lockstep.settings import load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+LIFECYCLE = ["env-create", "lock", "poetry-init", "pin", "reproduce", "update", "verify-gpu"]
+MAKEFILE = (ROOT / "Makefile").read_text()
+# Targets that are not invoke tasks: help itself, the test runner, and reproduce, which must
+# work without invoke.
+NOT_TASKS = {"help", "test", "reproduce"}
+
+
+def _targets() -> dict[str, str]:
+    found = re.findall(r"^\.PHONY: ([a-z-]+) +## (.+)$", MAKEFILE, flags=re.M)
+    return dict(found)
+
+
+def _recipe(target: str) -> list[str]:
+    match = re.search(rf"^{re.escape(target)}:.*\n((?:\t.*\n)+)", MAKEFILE, flags=re.M)
+    assert match, f"no recipe for {target}"
+    return [line.strip() for line in match.group(1).splitlines()]
+
+
+def _invoke_tasks() -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "invoke", "--list", "--list-format", "json"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )
+    listed = json.loads(done.stdout)["tasks"]
+    assert all(t["help"] for t in listed), "every task needs a summary line"
+    return [t["name"] for t in listed]
+
+
+def test_make_help_lists_every_lifecycle_target() -> None:
+    done = subprocess.run(["make", "--no-print-directory", "help"], cwd=ROOT, capture_output=True,
+                          text=True, check=True)
+    listed = [line.split()[0] for line in done.stdout.splitlines()]
+    assert set(LIFECYCLE) <= set(listed)
+    assert listed == list(_targets())
+
+
+def test_default_goal_is_help() -> None:
+    done = subprocess.run(["make", "--no-print-directory"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0 and "reproduce" in done.stdout
+
+
+def test_invoke_list_shows_the_seven_tasks_with_summaries() -> None:
+    assert set(LIFECYCLE) <= set(_invoke_tasks())
+
+
+def test_every_make_target_calls_the_task_of_the_same_name() -> None:
+    tasks = set(_invoke_tasks())
+    for target in set(_targets()) - NOT_TASKS:
+        recipe = _recipe(target)
+        assert len(recipe) == 1, f"{target}: one-line recipe"
+        if target in tasks:
+            assert recipe[0].startswith(f"$(INVOKE) {target}"), recipe
+    assert tasks <= set(_targets()), f"tasks without a make target: {tasks - set(_targets())}"
+
+
+def test_reproduce_needs_no_invoke() -> None:
+    assert _recipe("reproduce") == [
+        'sh scripts/reproduce.sh "$$FRONTEND" "$$ENV_NAME" "$$CONDA_LOCK" "$$POETRY_LOCK"'
+    ]
+
+
+def test_makefile_env_name_matches_the_settings() -> None:
+    default = re.search(r"^ENV_NAME \?= (\S+)$", MAKEFILE, flags=re.M)
+    assert default and default.group(1) == load_settings(ROOT).env_name
+
+
+def test_user_values_never_pasted_into_recipes() -> None:
+    for variable in ("ENV_NAME", "FRONTEND", "CONDA_LOCK", "POETRY_LOCK"):
+        assert f"$({variable})" not in MAKEFILE, f"{variable} must reach recipes via the environment"
+
+
+def test_make_reproduce_refuses_an_injected_name(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    done = subprocess.run(
+        ["make", "--no-print-directory", "reproduce", f"ENV_NAME=x'; touch {marker}; '"],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    assert done.returncode != 0
+    assert "invalid env name" in done.stderr
+    assert not marker.exists()
+
+
+def test_invoke_dry_shows_commands_without_running(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    conda = bin_dir / "conda"
+    conda.write_text("#!/bin/sh\necho should-not-run >&2\nexit 99\n")
+    conda.chmod(0o755)
+    done = subprocess.run(
+        [sys.executable, "-m", "invoke", "--dry", "lock"], cwd=ROOT, capture_output=True, text=True,
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "conda-lock lock --kind explicit --file" in done.stdout
+    assert f"--conda {conda}" in done.stdout
+    assert "should-not-run" not in done.stderr
