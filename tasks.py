@@ -58,9 +58,13 @@ def _settings(**overrides: object) -> Settings:
         raise _fail(str(exc)) from None
 
 
-def _run(c: Context, command: list[str], **kwargs: object):
-    """The one way out to the shell: an argument list, quoted once, echoed by invoke."""
-    return c.run(shlex.join(command), echo=True, **kwargs)
+def _run(c: Context, command: list[str], env: dict[str, str] | None = None, **kwargs: object):
+    """The one way out to the shell: an argument list, quoted once, echoed by invoke.
+
+    ``env`` adds to the configured run.env (PYTHONNOUSERSITE=1) instead of replacing it.
+    """
+    merged = {**c.config.run.env, **(env or {})}
+    return c.run(shlex.join(command), echo=True, env=merged, **kwargs)
 
 
 def _query(c: Context, command: list[str]) -> str:

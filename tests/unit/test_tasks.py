@@ -352,6 +352,15 @@ def test_verify_gpu_runs_the_module_in_the_env(project: Path, on_path) -> None:
     assert shell.envs[0]["PYTHONPATH"].endswith("src")
 
 
+def test_every_command_runs_with_the_user_site_off(project: Path, on_path) -> None:
+    shell = Shell()
+    shell.config.run.env = tasks.ns.configuration()["run"]["env"]
+    tasks.verify_gpu(shell)
+    _with_lock(project)
+    tasks.reproduce(shell)
+    assert [e.get("PYTHONNOUSERSITE") for e in shell.envs] == ["1", "1"]
+
+
 def test_poetry_init_is_idempotent_on_the_repository(project: Path, capsys) -> None:
     before = _snapshot(project)
     tasks.poetry_init(Shell())
