@@ -29,9 +29,9 @@ from lockstep.explicit import ExplicitLock, parse_explicit, read_explicit  # noq
 from lockstep.frontend import Frontend, find_frontend, frontend_for_lock  # noqa: E402
 from lockstep.fsutil import atomic_write_text  # noqa: E402
 from lockstep.names import normalize  # noqa: E402
-from lockstep.pins import apply_pins, current_pins, desired_pins, ensure_poetry_project, text_diff  # noqa: E402
+from lockstep.pins import apply_pins, desired_pins, ensure_poetry_project, text_diff  # noqa: E402
 from lockstep.pypi import parse_poetry_lock  # noqa: E402
-from lockstep.report import Change, diff_versions, format_report  # noqa: E402
+from lockstep.report import diff_versions, format_report  # noqa: E402
 from lockstep.settings import Settings, load_settings, read_toml  # noqa: E402
 from lockstep.spec import EnvSpec, load_env_spec, python_constraint  # noqa: E402
 
@@ -161,10 +161,15 @@ def _solve(c: Context, settings: Settings, spec: EnvSpec, out_dir: Path) -> dict
     return {p: out_dir / Path(settings.lock_file(p)).name for p in settings.platforms}
 
 
-def _pin_text(
-    settings: Settings, pyproject_text: str, lock: ExplicitLock | list[tuple[str, str]], poetry_lock: Path
-) -> str:
-    entries = [(e.name, e.version) for e in lock.entries] if isinstance(lock, ExplicitLock) else lock
+PinSource = ExplicitLock | list[tuple[str, str]]
+
+
+def _pin_text(settings: Settings, pyproject_text: str, source: PinSource, poetry_lock: Path) -> str:
+    """pyproject.toml's text with the pins that ``source`` (a lock or an env's list) calls for."""
+    if isinstance(source, ExplicitLock):
+        entries = [(e.name, e.version) for e in source.entries]
+    else:
+        entries = source
     doc = tomlkit.parse(pyproject_text)
     pins = desired_pins(
         entries,
@@ -180,13 +185,6 @@ def _poetry_lock_in(c: Context, directory: Path) -> None:
     result = _run(c, commands.poetry("lock", directory=str(directory)), warn=True)
     if result is not None and result.failed:
         raise _fail("`poetry lock` failed; pyproject.toml and poetry.lock were left as they were")
-
-
-def _in_scratch_project(files: dict[str, str]) -> Path:
-    scratch = Path(tempfile.mkdtemp(prefix="lockstep-"))
-    for name, text in files.items():
-        (scratch / name).write_text(text, encoding="utf-8")
-    return scratch
 
 
 # --------------------------------------------------------------------------- tasks
@@ -219,7 +217,7 @@ def env_create(c, name=None, frontend=None, force=False):
     }
 )
 def lock(c, platform=None, frontend=None):
-    """Solve environment.yml into conda-<platform>.lock with conda-lock (written only on success)."""
+    """Solve environment.yml into conda-<platform>.lock with conda-lock; writes only on success."""
     settings = _settings(frontend=frontend, platforms=(platform,) if platform else None)
     spec = _spec(settings)
     with tempfile.TemporaryDirectory(prefix="lockstep-lock-") as tmp:
@@ -273,7 +271,7 @@ def pin(c, from_env=False, name=None, dry_run=False, no_lock=False):
         prefix = _env_prefixes(c, fe).get(settings.env_name)
         if prefix is None:
             raise _fail(f"env '{settings.env_name}' not found; create it with `invoke reproduce`")
-        source: ExplicitLock | list[tuple[str, str]] = _installed_packages(Path(prefix))
+        source: PinSource = _installed_packages(Path(prefix))
     else:
         source = _read_lock(ROOT / settings.lock_file(platform))
     poetry_lock = ROOT / settings.poetry_lock_file
@@ -289,7 +287,11 @@ def pin(c, from_env=False, name=None, dry_run=False, no_lock=False):
         if diff:
             atomic_write_text(PYPROJECT, new)
         return
-    _commit_with_poetry_lock(c, settings, {"pyproject.toml": new})
+    with tempfile.TemporaryDirectory(prefix="lockstep-pin-") as tmp:
+        project = _scratch_project(settings, old, Path(tmp) / "project")
+        _pin_and_lock(c, settings, source, project)
+        atomic_write_text(PYPROJECT, (project / "pyproject.toml").read_text(encoding="utf-8"))
+        atomic_write_text(poetry_lock, (project / "poetry.lock").read_text(encoding="utf-8"))
 
 
 def _installed_packages(prefix: Path) -> list[tuple[str, str]]:
@@ -301,19 +303,30 @@ def _installed_packages(prefix: Path) -> list[tuple[str, str]]:
     return packages
 
 
-def _commit_with_poetry_lock(c: Context, settings: Settings, files: dict[str, str]) -> None:
-    """Lock ``files`` with Poetry in a scratch copy; move both into place only on success."""
+def _pin_and_lock(c: Context, settings: Settings, source: PinSource, project: Path) -> None:
+    """Pin, then lock with Poetry, in a scratch ``project`` holding pyproject.toml (+ poetry.lock).
+
+    Locking can bring in packages that conda also provides (torch's filelock, say): those are
+    pinned too and Poetry locks once more, so both locks agree on one version of each.
+    """
+    pyproject = project / "pyproject.toml"
+    for round_number in range(2):
+        text = pyproject.read_text(encoding="utf-8")
+        pinned = _pin_text(settings, text, source, project / "poetry.lock")
+        if round_number and pinned == text:
+            return
+        pyproject.write_text(pinned, encoding="utf-8")
+        _poetry_lock_in(c, project)
+
+
+def _scratch_project(settings: Settings, pyproject_text: str, into: Path) -> Path:
+    """A copy of pyproject.toml and poetry.lock for Poetry to work on without touching ours."""
+    into.mkdir()
+    (into / "pyproject.toml").write_text(pyproject_text, encoding="utf-8")
     poetry_lock = ROOT / settings.poetry_lock_file
-    scratch_files = {"pyproject.toml": files.get("pyproject.toml", PYPROJECT.read_text("utf-8"))}
     if poetry_lock.exists():
-        scratch_files["poetry.lock"] = poetry_lock.read_text(encoding="utf-8")
-    scratch = _in_scratch_project(scratch_files)
-    try:
-        _poetry_lock_in(c, scratch)
-        atomic_write_text(PYPROJECT, (scratch / "pyproject.toml").read_text(encoding="utf-8"))
-        atomic_write_text(poetry_lock, (scratch / "poetry.lock").read_text(encoding="utf-8"))
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        shutil.copyfile(poetry_lock, into / "poetry.lock")
+    return into
 
 
 @task(
@@ -350,7 +363,9 @@ def update(c, name=None, frontend=None, dry_run=False):
     platform = _machine_platform()
     lock_path = ROOT / settings.lock_file(platform)
     poetry_lock = ROOT / settings.poetry_lock_file
-    old_lock = parse_explicit(lock_path.read_text("utf-8"), str(lock_path)) if lock_path.exists() else None
+    old_lock = (
+        parse_explicit(lock_path.read_text("utf-8"), str(lock_path)) if lock_path.exists() else None
+    )
     old_pypi = _poetry_versions(poetry_lock)
     scratch = Path(tempfile.mkdtemp(prefix="lockstep-update-"))
     try:
@@ -359,18 +374,8 @@ def update(c, name=None, frontend=None, dry_run=False):
         if c.config.run.dry:
             return
         new_lock = _read_lock(new_lock_path, platform)
-        project = scratch / "project"
-        project.mkdir()
-        new_pyproject = _pin_text(settings, PYPROJECT.read_text("utf-8"), new_lock, poetry_lock)
-        (project / "pyproject.toml").write_text(new_pyproject, encoding="utf-8")
-        if poetry_lock.exists():
-            shutil.copyfile(poetry_lock, project / "poetry.lock")
-        _poetry_lock_in(c, project)
-        # Pins can pull new conda-provided names into poetry.lock: pin those too, once more.
-        repinned = _pin_text(settings, new_pyproject, new_lock, project / "poetry.lock")
-        if repinned != new_pyproject:
-            (project / "pyproject.toml").write_text(repinned, encoding="utf-8")
-            _poetry_lock_in(c, project)
+        project = _scratch_project(settings, PYPROJECT.read_text("utf-8"), scratch / "project")
+        _pin_and_lock(c, settings, new_lock, project)
         changes = diff_versions(_conda_versions(old_lock), _conda_versions(new_lock), "conda")
         changes += diff_versions(old_pypi, _poetry_versions(project / "poetry.lock"), "pypi")
         if dry_run:
@@ -405,8 +410,98 @@ def verify_gpu(c, name=None, frontend=None, allow_cpu=False, json=False):  # noq
     settings = _settings(env_name=name, frontend=frontend)
     fe = _frontend(settings)
     extra = (["--allow-cpu"] if allow_cpu else []) + (["--json"] if json else [])
-    _run(c, commands.verify_gpu(fe, settings.env_name, extra), env={"PYTHONPATH": str(ROOT / "src")})
+    _run(
+        c, commands.verify_gpu(fe, settings.env_name, extra), env={"PYTHONPATH": str(ROOT / "src")}
+    )
 
 
-ns = Collection(env_create, lock, poetry_init, pin, reproduce, update, verify_gpu)
+from lockstep.rename import RENAMED_FILES, plan_rename  # noqa: E402
+
+
+@task(
+    help={
+        "name": "your project's name, PEP 508 style (e.g. my-project); also the env name",
+        "env_name": "conda env name (default: the project name)",
+        "description": "one-line [project] description (default: the starter's is replaced)",
+        "dry_run": "show the diff and write nothing",
+    }
+)
+def rename(c, name, env_name=None, description=None, dry_run=False):
+    """Make the starter yours: project name and description, env name, README title."""
+    files = {
+        p: (ROOT / p).read_text(encoding="utf-8") for p in RENAMED_FILES if (ROOT / p).is_file()
+    }
+    try:
+        changes = plan_rename(files, name, env_name, description)
+    except LockstepError as exc:
+        raise _fail(str(exc)) from None
+    if not changes:
+        print(f"the project is already named {name!r}; nothing to change")
+        return
+    for change in changes:
+        print(text_diff(change.old, change.new, change.path), end="")
+    if dry_run or c.config.run.dry:
+        return
+    # Every file is computed before the first is written; each write is one rename.
+    for change in changes:
+        atomic_write_text(ROOT / change.path, change.new)
+        print(f"wrote {change.path}")
+    print("next: `make reproduce` builds the env under its new name (the old env is left as is)")
+
+
+def _report(tool: str, findings: list, as_json: bool, extra: dict | None = None) -> None:
+    """Print findings as a table or JSON; exit 1 unless there are none (pre-commit, CI)."""
+    from lockstep.findings import to_json, to_table
+
+    print(to_json(tool, findings, extra) if as_json else to_table(tool, findings))
+    if findings:
+        raise Exit(code=1)
+
+
+@task(help={"json": "print the findings as JSON (stable schema, for CI)"})
+def check(c, json=False):  # noqa: A002
+    """Check the spec files and both locks: stale, conflicting, risky (no solve, no network)."""
+    from lockstep import check as checks  # here, not at the top: the task shares its name
+
+    settings = _settings()
+    _report("check", checks.check(ROOT, settings), json)
+
+
+@task(
+    help={
+        "name": "env to examine (default: env-name)",
+        "prefix": "path of the env to examine instead of --name (no conda needed)",
+        "frontend": "conda, mamba or micromamba to find the env (default: first on PATH)",
+        "json": "print the findings and the inventory as JSON",
+    }
+)
+def doctor(c, name=None, prefix=None, frontend=None, json=False):  # noqa: A002
+    """Compare the installed env with both locks: who installed what, duplicates, user site."""
+    from dataclasses import asdict
+
+    from lockstep.doctor import doctor as examine
+
+    settings = _settings(env_name=name, frontend=frontend)
+    if prefix is None:
+        prefix = _env_prefixes(c, _frontend(settings)).get(settings.env_name)
+        if prefix is None:
+            raise _fail(f"env '{settings.env_name}' not found; create it with `invoke reproduce`")
+    if not (Path(prefix) / "conda-meta").is_dir():
+        raise _fail(f"{prefix}: not a conda env (no conda-meta); pass the env's prefix")
+    platform = _machine_platform()
+    lock = _read_lock(ROOT / settings.lock_file(platform), platform)
+    poetry_lock = ROOT / settings.poetry_lock_file
+    try:
+        pyproject = read_toml(PYPROJECT)
+        locked = read_toml(poetry_lock) if poetry_lock.exists() else None
+    except LockstepError as exc:
+        raise _fail(str(exc)) from None
+    report = examine(Path(prefix), lock, poetry_lock.name, locked, pyproject, settings.pin_group)
+    inventory = {"prefix": str(prefix), "distributions": [asdict(d) for d in report.distributions]}
+    _report("doctor", report.findings, json, inventory)
+
+
+ns = Collection(
+    env_create, lock, poetry_init, pin, reproduce, update, verify_gpu, rename, check, doctor
+)
 ns.configure({"run": {"env": {"PYTHONNOUSERSITE": "1"}}})

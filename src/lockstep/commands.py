@@ -44,9 +44,12 @@ def conda_lock(
     for platform in platforms:
         command += ["--platform", platform]
     return command + [
-        "--virtual-package-spec", virtual_packages_file,
-        "--conda", fe.path,
-        "--filename-template", filename_template,
+        "--virtual-package-spec",
+        virtual_packages_file,
+        "--conda",
+        fe.path,
+        "--filename-template",
+        filename_template,
     ]
 
 

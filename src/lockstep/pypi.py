@@ -73,7 +73,9 @@ def _dependency_table(value: object) -> dict[str, object]:
     if isinstance(value, str):
         return {"version": value}
     if isinstance(value, list):  # one entry per marker set; any of them may apply
-        merged: dict[str, object] = {"optional": all(_dependency_table(v).get("optional") for v in value)}
+        merged: dict[str, object] = {
+            "optional": all(_dependency_table(v).get("optional") for v in value)
+        }
         extras = sorted({e for v in value for e in _dependency_table(v).get("extras", [])})
         return {**merged, "extras": extras}
     if isinstance(value, dict):
@@ -114,7 +116,9 @@ def parse_poetry_lock(data: Mapping[str, object]) -> dict[str, LockedPackage]:
     return packages
 
 
-def root_requirements(pyproject: Mapping[str, object], groups: Iterable[str]) -> dict[str, set[str]]:
+def root_requirements(
+    pyproject: Mapping[str, object], groups: Iterable[str]
+) -> dict[str, set[str]]:
     """Direct dependencies of the selected groups: normalised name -> extras asked for."""
     roots: dict[str, set[str]] = {}
 
@@ -231,8 +235,16 @@ def pip_install_command(python: str, requirements: str, index_urls: Iterable[str
 def root_install_command(python: str, project_dir: str) -> list[str]:
     """The project itself, editable, built with the backend that conda installed."""
     return [
-        python, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-input",
-        "--disable-pip-version-check", "-e", project_dir,
+        python,
+        "-m",
+        "pip",
+        "install",
+        "--no-deps",
+        "--no-build-isolation",
+        "--no-input",
+        "--disable-pip-version-check",
+        "-e",
+        project_dir,
     ]
 
 
@@ -284,12 +296,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if args.action == "plan":
-        print(json.dumps({
-            "install": [f"{p.name}=={p.version}" for p in plan.install],
-            "provided_by_conda": plan.provided_by_conda,
-            "only_needed_by_conda": plan.only_needed_by_conda,
-            "other_groups": plan.other_groups,
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "install": [f"{p.name}=={p.version}" for p in plan.install],
+                    "provided_by_conda": plan.provided_by_conda,
+                    "only_needed_by_conda": plan.only_needed_by_conda,
+                    "other_groups": plan.other_groups,
+                },
+                indent=2,
+            )
+        )
         return 0
     python = str(env_python(Path(args.prefix)))
     indexes = sorted({p.source_url for p in plan.install if p.source_url})
@@ -304,8 +321,11 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             Path(requirements).unlink(missing_ok=True)
     skipped = plan.provided_by_conda + plan.only_needed_by_conda
-    print(f"lockstep: {len(plan.install)} PyPI packages installed; left to conda: "
-          f"{', '.join(skipped) or 'none'}", flush=True)
+    print(
+        f"lockstep: {len(plan.install)} PyPI packages installed; left to conda: "
+        f"{', '.join(skipped) or 'none'}",
+        flush=True,
+    )
     pyproject = _load_toml(Path(args.pyproject))
     package_mode = pyproject.get("tool", {}).get("poetry", {}).get("package-mode", True)
     if package_mode and not args.no_root:

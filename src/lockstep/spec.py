@@ -58,9 +58,7 @@ def parse_matchspec(text: str) -> MatchSpec:
     if rest.startswith("=") and not rest.startswith("=="):
         # name=version=build
         version, _, build = rest[1:].partition("=")
-    elif rest.startswith(_OPERATORS):
-        version, _, build = rest.partition(" ")
-    elif rest:
+    elif rest.startswith(_OPERATORS) or rest:
         version, _, build = rest.partition(" ")
     return MatchSpec(
         name=match.group("name").lower(),

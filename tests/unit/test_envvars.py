@@ -11,7 +11,8 @@ from lockstep.envvars import main, merged_state, set_env_vars
 def test_merged_state_keeps_other_keys() -> None:
     current = {"env_vars": {"A": "1"}, "other": True}
     assert merged_state(current, {"PYTHONNOUSERSITE": "1"}) == {
-        "env_vars": {"A": "1", "PYTHONNOUSERSITE": "1"}, "other": True,
+        "env_vars": {"A": "1", "PYTHONNOUSERSITE": "1"},
+        "other": True,
     }
 
 

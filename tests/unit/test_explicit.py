@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.conftest import generated_lock_text, realistic_packages
 
 from lockstep.errors import LockstepError
 from lockstep.explicit import parse_explicit, parse_url, read_explicit
-from tests.conftest import generated_lock_text, realistic_packages
 
 
 def test_big_lock_parses_every_package(big_lock_text: str) -> None:
@@ -18,7 +18,9 @@ def test_big_lock_parses_every_package(big_lock_text: str) -> None:
     assert len(lock.entries) == 240
     torch = lock.by_name()["pytorch"]
     assert (torch.version, torch.build, torch.subdir) == (
-        "2.7.1", "cuda129_generic_py311_h1234567_200", "linux-64",
+        "2.7.1",
+        "cuda129_generic_py311_h1234567_200",
+        "linux-64",
     )
     assert torch.channel.endswith("/local-channel")
     assert len(torch.md5) == 32
@@ -27,7 +29,11 @@ def test_big_lock_parses_every_package(big_lock_text: str) -> None:
 
 def test_url_with_tar_bz2_and_dashes_in_name() -> None:
     entry = parse_url("file:///c/conda-forge/noarch/typing-extensions-4.12.2-pyha770c72_1.tar.bz2")
-    assert (entry.name, entry.version, entry.build) == ("typing-extensions", "4.12.2", "pyha770c72_1")
+    assert (entry.name, entry.version, entry.build) == (
+        "typing-extensions",
+        "4.12.2",
+        "pyha770c72_1",
+    )
     assert entry.filename == "typing-extensions-4.12.2-pyha770c72_1.tar.bz2"
     assert entry.md5 == ""
 

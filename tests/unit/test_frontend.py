@@ -41,8 +41,12 @@ def test_not_a_frontend() -> None:
 
 @pytest.mark.parametrize(
     ("output", "version"),
-    [("conda 26.1.0\n", (26, 1, 0)), ("2.5.0\n", (2, 5, 0)), ("micromamba 2.6.1", (2, 6, 1)),
-     ("mamba 1.5", (1, 5))],
+    [
+        ("conda 26.1.0\n", (26, 1, 0)),
+        ("2.5.0\n", (2, 5, 0)),
+        ("micromamba 2.6.1", (2, 6, 1)),
+        ("mamba 1.5", (1, 5)),
+    ],
 )
 def test_parse_version(output: str, version: tuple[int, ...]) -> None:
     assert parse_version(output) == version

@@ -32,7 +32,10 @@ def _recipe(target: str) -> list[str]:
 def _invoke_tasks() -> list[str]:
     done = subprocess.run(
         [sys.executable, "-m", "invoke", "--list", "--list-format", "json"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     listed = json.loads(done.stdout)["tasks"]
     assert all(t["help"] for t in listed), "every task needs a summary line"
@@ -40,15 +43,22 @@ def _invoke_tasks() -> list[str]:
 
 
 def test_make_help_lists_every_lifecycle_target() -> None:
-    done = subprocess.run(["make", "--no-print-directory", "help"], cwd=ROOT, capture_output=True,
-                          text=True, check=True)
+    done = subprocess.run(
+        ["make", "--no-print-directory", "help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     listed = [line.split()[0] for line in done.stdout.splitlines()]
     assert set(LIFECYCLE) <= set(listed)
     assert listed == list(_targets())
 
 
 def test_default_goal_is_help() -> None:
-    done = subprocess.run(["make", "--no-print-directory"], cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(
+        ["make", "--no-print-directory"], cwd=ROOT, capture_output=True, text=True
+    )
     assert done.returncode == 0 and "reproduce" in done.stdout
 
 
@@ -79,14 +89,18 @@ def test_makefile_env_name_matches_the_settings() -> None:
 
 def test_user_values_never_pasted_into_recipes() -> None:
     for variable in ("ENV_NAME", "FRONTEND", "CONDA_LOCK", "POETRY_LOCK"):
-        assert f"$({variable})" not in MAKEFILE, f"{variable} must reach recipes via the environment"
+        assert f"$({variable})" not in MAKEFILE, (
+            f"{variable} must reach recipes via the environment"
+        )
 
 
 def test_make_reproduce_refuses_an_injected_name(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     done = subprocess.run(
         ["make", "--no-print-directory", "reproduce", f"ENV_NAME=x'; touch {marker}; '"],
-        cwd=ROOT, capture_output=True, text=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode != 0
     assert "invalid env name" in done.stderr
@@ -100,7 +114,10 @@ def test_invoke_dry_shows_commands_without_running(tmp_path: Path) -> None:
     conda.write_text("#!/bin/sh\necho should-not-run >&2\nexit 99\n")
     conda.chmod(0o755)
     done = subprocess.run(
-        [sys.executable, "-m", "invoke", "--dry", "lock"], cwd=ROOT, capture_output=True, text=True,
+        [sys.executable, "-m", "invoke", "--dry", "lock"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
         env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path)},
     )
     assert done.returncode == 0, done.stderr

@@ -41,7 +41,11 @@ def _pins(big_lock_text: str, poetry_names=()) -> dict[str, str]:
 def test_pins_from_a_large_lock(big_lock_text: str) -> None:
     # environment.yml names pytorch, torchvision and torchaudio; python, cuda-version and the
     # tooling (pip, poetry) are never pinned.
-    assert _pins(big_lock_text) == {"torch": "2.7.1", "torchaudio": "2.7.1", "torchvision": "0.22.0"}
+    assert _pins(big_lock_text) == {
+        "torch": "2.7.1",
+        "torchaudio": "2.7.1",
+        "torchvision": "0.22.0",
+    }
 
 
 def test_pins_follow_poetry_lock_names(big_lock_text: str) -> None:

@@ -41,13 +41,22 @@ def _pkg(name: str, deps: dict | None = None, **kw) -> LockedPackage:
 GRAPH = {
     "lightning": _pkg("lightning", {"torch": {"version": ">=2"}, "tqdm": {"version": "*"}}),
     "tqdm": _pkg("tqdm"),
-    "torch": _pkg("torch", {"nvidia-cublas-cu12": {"version": "*"}, "triton": {"version": "*"},
-                            "filelock": {"version": "*"}}),
+    "torch": _pkg(
+        "torch",
+        {
+            "nvidia-cublas-cu12": {"version": "*"},
+            "triton": {"version": "*"},
+            "filelock": {"version": "*"},
+        },
+    ),
     "nvidia-cublas-cu12": _pkg("nvidia-cublas-cu12"),
     "triton": _pkg("triton", {"filelock": {"version": "*"}}),
     "filelock": _pkg("filelock"),
-    "pytest": _pkg("pytest", {"colorama": {"version": "*", "markers": "sys_platform == 'win32'"}},
-                   groups=("test",)),
+    "pytest": _pkg(
+        "pytest",
+        {"colorama": {"version": "*", "markers": "sys_platform == 'win32'"}},
+        groups=("test",),
+    ),
     "colorama": _pkg("colorama", groups=("test",), markers="sys_platform == 'win32'"),
 }
 
@@ -63,16 +72,28 @@ def test_plan_leaves_torch_and_its_cuda_wheels_to_conda() -> None:
 def test_plan_without_conda_installs_everything_reachable() -> None:
     plan = make_plan(GRAPH, {"lightning": set(), "pytest": set()}, ["main", "test"], [])
     assert [p.name for p in plan.install] == [
-        "colorama", "filelock", "lightning", "nvidia-cublas-cu12", "pytest", "torch", "tqdm", "triton",
+        "colorama",
+        "filelock",
+        "lightning",
+        "nvidia-cublas-cu12",
+        "pytest",
+        "torch",
+        "tqdm",
+        "triton",
     ]
 
 
 def test_optional_dependencies_only_with_their_extra() -> None:
     graph = {
         "app": _pkg("app", {"lib": {"version": "*", "extras": ["fast"]}}),
-        "lib": _pkg("lib", {"speedups": {"version": "*", "optional": True},
-                            "unused": {"version": "*", "optional": True}},
-                    extras={"fast": ("speedups (>=1)",)}),
+        "lib": _pkg(
+            "lib",
+            {
+                "speedups": {"version": "*", "optional": True},
+                "unused": {"version": "*", "optional": True},
+            },
+            extras={"fast": ("speedups (>=1)",)},
+        ),
         "speedups": _pkg("speedups"),
         "unused": _pkg("unused"),
     }
@@ -86,16 +107,25 @@ def test_dependency_missing_from_lock_says_relock() -> None:
 
 
 def test_requirement_line_has_markers_and_every_hash() -> None:
-    package = _pkg("colorama", groups=("test",), markers={"test": "sys_platform == 'win32'"},
-                   hashes=("sha256:aa", "sha256:bb"), version="0.4.6")
+    package = _pkg(
+        "colorama",
+        groups=("test",),
+        markers={"test": "sys_platform == 'win32'"},
+        hashes=("sha256:aa", "sha256:bb"),
+        version="0.4.6",
+    )
     assert requirement_line(package, ["main", "test"]) == (
-        "colorama==0.4.6 ; (sys_platform == 'win32') \\\n    --hash=sha256:aa \\\n    --hash=sha256:bb"
+        "colorama==0.4.6 ; (sys_platform == 'win32') \\\n"
+        "    --hash=sha256:aa \\\n"
+        "    --hash=sha256:bb"
     )
 
 
 def test_marker_of_one_group_is_dropped_when_another_group_needs_it_always() -> None:
     package = _pkg("colorama", groups=("dev", "test"), markers={"test": "os_name == 'nt'"})
-    assert requirement_line(package, ["dev", "test"]) == "colorama==1.0 \\\n    --hash=sha256:colorama"
+    assert (
+        requirement_line(package, ["dev", "test"]) == "colorama==1.0 \\\n    --hash=sha256:colorama"
+    )
     both = _pkg("colorama", groups=("dev", "test"), markers={"dev": "a", "test": "b"})
     assert requirement_line(both, ["dev", "test"]).startswith("colorama==1.0 ; (a) or (b) ")
 
@@ -125,11 +155,19 @@ def test_plan_of_the_repository_lock_is_complete_and_consistent() -> None:
 def test_root_requirements_reads_project_and_groups() -> None:
     pyproject = {
         "project": {"dependencies": ["lightning[extra]>=2.4", "numpy"]},
-        "tool": {"poetry": {"group": {"dev": {"dependencies": {"ruff": "^0.8"}},
-                                      "conda": {"dependencies": {"torch": "2.7.1"}}}}},
+        "tool": {
+            "poetry": {
+                "group": {
+                    "dev": {"dependencies": {"ruff": "^0.8"}},
+                    "conda": {"dependencies": {"torch": "2.7.1"}},
+                }
+            }
+        },
     }
     assert root_requirements(pyproject, ["main", "dev"]) == {
-        "lightning": {"extra"}, "numpy": set(), "ruff": set(),
+        "lightning": {"extra"},
+        "numpy": set(),
+        "ruff": set(),
     }
 
 
@@ -137,13 +175,19 @@ def _fake_env(prefix: Path) -> None:
     meta = prefix / "conda-meta"
     meta.mkdir(parents=True)
     records = {
-        "pytorch-2.7.1-cuda129_0.json": {"name": "pytorch", "files": [
-            "lib/python3.11/site-packages/torch/__init__.py",
-            "lib/python3.11/site-packages/torch-2.7.1.dist-info/METADATA",
-        ]},
-        "typing_extensions-4.12.2-pyh_0.json": {"name": "typing_extensions", "files": [
-            "lib/python3.11/site-packages/typing_extensions-4.12.2.dist-info/INSTALLER",
-        ]},
+        "pytorch-2.7.1-cuda129_0.json": {
+            "name": "pytorch",
+            "files": [
+                "lib/python3.11/site-packages/torch/__init__.py",
+                "lib/python3.11/site-packages/torch-2.7.1.dist-info/METADATA",
+            ],
+        },
+        "typing_extensions-4.12.2-pyh_0.json": {
+            "name": "typing_extensions",
+            "files": [
+                "lib/python3.11/site-packages/typing_extensions-4.12.2.dist-info/INSTALLER",
+            ],
+        },
         "libcublas-12.9-h_0.json": {"name": "libcublas", "files": ["lib/libcublas.so.12"]},
     }
     for name, record in records.items():
@@ -154,37 +198,76 @@ def _fake_env(prefix: Path) -> None:
 def test_conda_provided_distributions(tmp_path: Path) -> None:
     _fake_env(tmp_path)
     assert conda_provided_distributions(tmp_path) == {
-        "torch": "pytorch", "typing-extensions": "typing_extensions",
+        "torch": "pytorch",
+        "typing-extensions": "typing_extensions",
     }
 
 
 def test_pip_commands_are_exact() -> None:
     assert pip_install_command("/e/bin/python", "/tmp/r.txt", ["http://127.0.0.1:1/simple"]) == [
-        "/e/bin/python", "-m", "pip", "install", "--no-deps", "--require-hashes", "--no-input",
-        "--disable-pip-version-check", "--no-warn-script-location",
-        "--extra-index-url", "http://127.0.0.1:1/simple", "-r", "/tmp/r.txt",
+        "/e/bin/python",
+        "-m",
+        "pip",
+        "install",
+        "--no-deps",
+        "--require-hashes",
+        "--no-input",
+        "--disable-pip-version-check",
+        "--no-warn-script-location",
+        "--extra-index-url",
+        "http://127.0.0.1:1/simple",
+        "-r",
+        "/tmp/r.txt",
     ]
     assert root_install_command("/e/bin/python", "/w/proj") == [
-        "/e/bin/python", "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-input",
-        "--disable-pip-version-check", "-e", "/w/proj",
+        "/e/bin/python",
+        "-m",
+        "pip",
+        "install",
+        "--no-deps",
+        "--no-build-isolation",
+        "--no-input",
+        "--disable-pip-version-check",
+        "-e",
+        "/w/proj",
     ]
 
 
 def test_cli_plan_on_the_repository_lock(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     _fake_env(tmp_path)
-    code = pypi_main(["plan", "--prefix", str(tmp_path), "--poetry-lock", str(ROOT / "poetry.lock"),
-                      "--pyproject", str(ROOT / "pyproject.toml")])
+    code = pypi_main(
+        [
+            "plan",
+            "--prefix",
+            str(tmp_path),
+            "--poetry-lock",
+            str(ROOT / "poetry.lock"),
+            "--pyproject",
+            str(ROOT / "pyproject.toml"),
+        ]
+    )
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert "typing-extensions" in out["provided_by_conda"]
     assert not any(line.startswith("typing-extensions==") for line in out["install"])
 
 
-def test_cli_reports_a_broken_lock_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_cli_reports_a_broken_lock_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     bad = tmp_path / "poetry.lock"
     bad.write_text("[[package]\n")
-    code = pypi_main(["plan", "--prefix", str(tmp_path), "--poetry-lock", str(bad),
-                      "--pyproject", str(ROOT / "pyproject.toml")])
+    code = pypi_main(
+        [
+            "plan",
+            "--prefix",
+            str(tmp_path),
+            "--poetry-lock",
+            str(bad),
+            "--pyproject",
+            str(ROOT / "pyproject.toml"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1
     assert err.startswith(f"error: {bad}: invalid TOML") and err.count("\n") == 1
@@ -193,8 +276,17 @@ def test_cli_reports_a_broken_lock_in_one_line(tmp_path: Path, capsys: pytest.Ca
 def test_default_groups_are_poetrys_defaults() -> None:
     from lockstep.pypi import default_groups
 
-    pyproject = {"tool": {"poetry": {"group": {
-        "dev": {"dependencies": {}}, "docs": {"optional": True}, "conda": {"optional": True},
-        "test": {}}}}}
+    pyproject = {
+        "tool": {
+            "poetry": {
+                "group": {
+                    "dev": {"dependencies": {}},
+                    "docs": {"optional": True},
+                    "conda": {"optional": True},
+                    "test": {},
+                }
+            }
+        }
+    }
     assert default_groups(pyproject, "conda") == ["main", "dev", "test"]
     assert default_groups({}, "conda") == ["main"]

@@ -6,7 +6,9 @@ from lockstep.report import Change, diff_versions, format_report
 
 
 def test_diff_versions_added_removed_changed() -> None:
-    changes = diff_versions({"a": "1", "b": "2", "c": "3"}, {"a": "1", "b": "2.1", "d": "4"}, "conda")
+    changes = diff_versions(
+        {"a": "1", "b": "2", "c": "3"}, {"a": "1", "b": "2.1", "d": "4"}, "conda"
+    )
     assert changes == [
         Change("conda", "b", "2", "2.1"),
         Change("conda", "c", "3", None),
@@ -16,10 +18,11 @@ def test_diff_versions_added_removed_changed() -> None:
 
 
 def test_format_report() -> None:
-    changes = [Change("conda", "pytorch", "2.5.1", "2.6.0"), Change("pypi", "tinyhelper", None, "1.1")]
+    changes = [
+        Change("conda", "pytorch", "2.5.1", "2.6.0"),
+        Change("pypi", "tinyhelper", None, "1.1"),
+    ]
     assert format_report(changes) == (
-        "2 package(s) changed:\n"
-        "  conda pytorch     2.5.1 -> 2.6.0\n"
-        "  pypi  tinyhelper  - -> 1.1"
+        "2 package(s) changed:\n  conda pytorch     2.5.1 -> 2.6.0\n  pypi  tinyhelper  - -> 1.1"
     )
     assert format_report([]) == "No package changed."

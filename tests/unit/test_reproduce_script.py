@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from tests.conftest import generated_lock_text, realistic_packages
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +48,9 @@ else:
     sys.exit(f"fake conda: not implemented: {{args}}")
 """
 
-PYPROJECT_OK = '[project]\nname = "x"\nversion = "0"\ndependencies = []\n\n[tool.poetry]\npackage-mode = false\n'
+PYPROJECT_OK = (
+    '[project]\nname = "x"\nversion = "0"\ndependencies = []\n\n[tool.poetry]\npackage-mode = false\n'
+)
 PYPROJECT_BROKEN = PYPROJECT_OK.replace("dependencies = []", 'dependencies = ["not-in-the-lock"]')
 
 
@@ -76,7 +77,10 @@ def fake(tmp_path: Path) -> dict:
 def _reproduce(fake: dict, *extra: str, frontend: str = "conda", name: str = "ml"):
     return subprocess.run(
         ["sh", str(SCRIPT), frontend, name, str(fake["lock"]), str(ROOT / "poetry.lock"), *extra],
-        env=fake["env"], capture_output=True, text=True, timeout=60,
+        env=fake["env"],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -100,7 +104,8 @@ def test_fresh_env(fake: dict) -> None:
     state = json.loads((prefix / "conda-meta" / "state").read_text())
     assert state == {"env_vars": {"PYTHONNOUSERSITE": "1"}}
     assert _calls(fake) == [
-        ["env", "list"], ["create", "--yes", "--name", "ml", "--file", str(fake["lock"])],
+        ["env", "list"],
+        ["create", "--yes", "--name", "ml", "--file", str(fake["lock"])],
         ["env", "list"],
     ]
     assert "0 PyPI packages installed" in done.stdout
@@ -158,7 +163,9 @@ def test_leftover_backup_is_never_overwritten(fake: dict) -> None:
 def test_bad_arguments(fake: dict, kwargs: dict, message: str) -> None:
     done = _reproduce(fake, **kwargs)
     assert done.returncode == 1
-    assert done.stderr.strip().splitlines() == [f"reproduce: {done.stderr.split(': ', 1)[1].strip()}"]
+    assert done.stderr.strip().splitlines() == [
+        f"reproduce: {done.stderr.split(': ', 1)[1].strip()}"
+    ]
     assert message in done.stderr
     assert _calls(fake) == []
     assert not (fake["root"] / "pwned").exists()

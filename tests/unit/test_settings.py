@@ -53,8 +53,17 @@ def test_bad_table_is_refused(table: dict, message: str) -> None:
 @pytest.mark.parametrize(
     "name",
     ["my env", "x'; rm -rf ~; '", 'a"b', "a/b", "$(id)", "", "base", "-x", "a" * 65],
-    ids=["space", "single-quote-injection", "double-quote", "slash", "subshell", "empty", "base",
-         "leading-dash", "too-long"],
+    ids=[
+        "space",
+        "single-quote-injection",
+        "double-quote",
+        "slash",
+        "subshell",
+        "empty",
+        "base",
+        "leading-dash",
+        "too-long",
+    ],
 )
 def test_unsafe_env_names_are_refused(name: str) -> None:
     with pytest.raises(LockstepError, match="invalid env name"):

@@ -72,7 +72,8 @@ def test_unpinned_python_is_refused(tmp_path: Path) -> None:
 def test_pip_section_is_captured(tmp_path: Path) -> None:
     spec = _spec(
         tmp_path,
-        "channels: [conda-forge]\ndependencies:\n  - python=3.11\n  - pip:\n    - requests==2.32.3\n",
+        "channels: [conda-forge]\ndependencies:\n  - python=3.11\n"
+        "  - pip:\n    - requests==2.32.3\n",
     )
     assert spec.pip == ("requests==2.32.3",)
 

@@ -10,9 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from invoke import Context, Exit, Result
-
 import tasks
+from invoke import Context, Exit, Result
 from tests.conftest import generated_lock_text, realistic_packages
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,14 +89,24 @@ def test_env_create_runs_conda_env_create(project: Path, on_path) -> None:
     tasks.env_create(shell)
     assert shell.calls == [
         [f"{BIN}/conda", "env", "list", "--json"],
-        [f"{BIN}/conda", "env", "create", "--yes", "--name", "lockstep", "--file",
-         str(project / "environment.yml")],
+        [
+            f"{BIN}/conda",
+            "env",
+            "create",
+            "--yes",
+            "--name",
+            "lockstep",
+            "--file",
+            str(project / "environment.yml"),
+        ],
     ]
 
 
 def test_env_create_refuses_an_existing_env(project: Path, on_path) -> None:
     shell = Shell({f"{BIN}/conda env list": _envs("lockstep")})
-    with pytest.raises(Exit, match="env 'lockstep' already exists; keep it, use `invoke reproduce`"):
+    with pytest.raises(
+        Exit, match="env 'lockstep' already exists; keep it, use `invoke reproduce`"
+    ):
         tasks.env_create(shell)
     assert len(shell.calls) == 1
 
@@ -106,8 +115,15 @@ def test_env_create_with_micromamba(project: Path, on_path) -> None:
     on_path("micromamba")
     shell = Shell({f"{BIN}/micromamba env list": _envs()})
     tasks.env_create(shell, name="exp-1")
-    assert shell.calls[-1] == [f"{BIN}/micromamba", "create", "--yes", "--name", "exp-1", "--file",
-                               str(project / "environment.yml")]
+    assert shell.calls[-1] == [
+        f"{BIN}/micromamba",
+        "create",
+        "--yes",
+        "--name",
+        "exp-1",
+        "--file",
+        str(project / "environment.yml"),
+    ]
 
 
 # ----------------------------------------------------------------------------- lock
@@ -119,9 +135,20 @@ def test_lock_writes_the_lock_from_conda_lock(project: Path, on_path) -> None:
     argv = shell.calls[0]
     template = argv[argv.index("--filename-template") + 1]
     assert argv == [
-        "conda-lock", "lock", "--kind", "explicit", "--file", str(project / "environment.yml"),
-        "--platform", "linux-64", "--virtual-package-spec", str(project / "virtual-packages.yml"),
-        "--conda", f"{BIN}/conda", "--filename-template", template,
+        "conda-lock",
+        "lock",
+        "--kind",
+        "explicit",
+        "--file",
+        str(project / "environment.yml"),
+        "--platform",
+        "linux-64",
+        "--virtual-package-spec",
+        str(project / "virtual-packages.yml"),
+        "--conda",
+        f"{BIN}/conda",
+        "--filename-template",
+        template,
     ]
     assert not template.startswith(str(project)), "conda-lock must write into a scratch folder"
     assert (project / "conda-linux-64.lock").read_text() == LOCK_TEXT
@@ -146,15 +173,21 @@ def test_lock_prefers_conda_and_refuses_mamba_2_6(project: Path, on_path) -> Non
 
 def test_lock_with_old_mamba(project: Path, on_path) -> None:
     on_path("mamba")
-    shell = Shell({f"{BIN}/mamba --version": lambda a: Result("2.5.0\n"),
-                   "conda-lock": _write_lock(LOCK_TEXT)})
+    shell = Shell(
+        {
+            f"{BIN}/mamba --version": lambda a: Result("2.5.0\n"),
+            "conda-lock": _write_lock(LOCK_TEXT),
+        }
+    )
     tasks.lock(shell)
     assert shell.calls[1][shell.calls[1].index("--conda") + 1] == f"{BIN}/mamba"
 
 
 def test_lock_refuses_a_pip_section(project: Path, on_path) -> None:
     env = project / "environment.yml"
-    env.write_text(env.read_text().replace("  - tomlkit\n", "  - tomlkit\n  - pip:\n    - requests\n"))
+    env.write_text(
+        env.read_text().replace("  - tomlkit\n", "  - tomlkit\n  - pip:\n    - requests\n")
+    )
     before = _snapshot(project)
     shell = Shell()
     with pytest.raises(Exit, match="a 'pip:' section cannot go into an explicit lock"):
@@ -206,18 +239,49 @@ def test_pin_writes_pins_and_relocks_in_a_scratch_copy(project: Path, on_path) -
     text = (project / "pyproject.toml").read_text()
     pins = tomllib.loads(text)["tool"]["poetry"]["group"]["conda"]
     # filelock and typing-extensions: conda provides them and the repository's poetry.lock has them.
-    assert pins == {"optional": True, "dependencies": {
-        "filelock": "3.16.1", "torch": "2.7.1", "torchaudio": "2.7.1", "torchvision": "0.22.0",
-        "typing-extensions": "4.12.2",
-    }}
+    assert pins == {
+        "optional": True,
+        "dependencies": {
+            "filelock": "3.16.1",
+            "torch": "2.7.1",
+            "torchaudio": "2.7.1",
+            "torchvision": "0.22.0",
+            "typing-extensions": "4.12.2",
+        },
+    }
     assert text.startswith("# Python side of the Lockstep environment.")
     assert not Path(argv[2]).exists(), "scratch copy removed"
+
+
+def test_pin_locks_again_when_poetry_brings_conda_packages(project: Path, on_path) -> None:
+    _with_lock(project)
+    (project / "poetry.lock").unlink()
+
+    def poetry_lock(argv: list[str]) -> Result:
+        # Poetry's answer, stood in by the repository's real lock: it holds filelock and
+        # typing-extensions, which conda provides too.
+        shutil.copy(ROOT / "poetry.lock", Path(argv[2]) / "poetry.lock")
+        return Result()
+
+    shell = Shell({"poetry": poetry_lock})
+    tasks.pin(shell)
+    assert len(shell.calls) == 2
+    pins = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["poetry"]["group"]
+    assert set(pins["conda"]["dependencies"]) == {
+        "filelock",
+        "torch",
+        "torchaudio",
+        "torchvision",
+        "typing-extensions",
+    }
 
 
 def test_pin_keeps_files_when_poetry_lock_fails(project: Path, on_path) -> None:
     _with_lock(project)
     before = _snapshot(project)
-    with pytest.raises(Exit, match="`poetry lock` failed; pyproject.toml and poetry.lock were left"):
+    with pytest.raises(
+        Exit, match="`poetry lock` failed; pyproject.toml and poetry.lock were left"
+    ):
         tasks.pin(Shell({"poetry": lambda a: Result(exited=1)}))
     assert _snapshot(project) == before
 
@@ -235,9 +299,10 @@ def test_pin_from_installed_env(project: Path, on_path, tmp_path_factory) -> Non
     )
     shell = Shell({f"{BIN}/conda env list": lambda a: Result(json.dumps({"envs": [str(prefix)]}))})
     tasks.pin(shell, from_env=True, no_lock=True)
-    assert '[tool.poetry.group.conda.dependencies]\ntorch = "2.6.0"' in (
-        project / "pyproject.toml"
-    ).read_text()
+    assert (
+        '[tool.poetry.group.conda.dependencies]\ntorch = "2.6.0"'
+        in (project / "pyproject.toml").read_text()
+    )
 
 
 # ----------------------------------------------------------------------------- reproduce
@@ -247,27 +312,46 @@ def test_reproduce_runs_the_script(project: Path, on_path) -> None:
     _with_lock(project)
     shell = Shell()
     tasks.reproduce(shell)
-    assert shell.calls == [[
-        "sh", "scripts/reproduce.sh", f"{BIN}/conda", "lockstep",
-        str(project / "conda-linux-64.lock"), str(project / "poetry.lock"),
-    ]]
+    assert shell.calls == [
+        [
+            "sh",
+            "scripts/reproduce.sh",
+            f"{BIN}/conda",
+            "lockstep",
+            str(project / "conda-linux-64.lock"),
+            str(project / "poetry.lock"),
+        ]
+    ]
 
 
 @pytest.mark.parametrize(
     ("setup", "kwargs", "message"),
     [
         (lambda p: None, {}, "conda-linux-64.lock: lock file not found"),
-        (lambda p: (p / "conda-linux-64.lock").write_text(
-            generated_lock_text(realistic_packages(5), platform="osx-arm64")), {},
-         "lock is for platform 'osx-arm64', this machine is 'linux-64'"),
-        (lambda p: (_with_lock(p), (p / "poetry.lock").unlink()), {},
-         "poetry.lock not found; create it with `poetry lock`"),
+        (
+            lambda p: (p / "conda-linux-64.lock").write_text(
+                generated_lock_text(realistic_packages(5), platform="osx-arm64")
+            ),
+            {},
+            "lock is for platform 'osx-arm64', this machine is 'linux-64'",
+        ),
+        (
+            lambda p: (_with_lock(p), (p / "poetry.lock").unlink()),
+            {},
+            "poetry.lock not found; create it with `poetry lock`",
+        ),
         (_with_lock, {"name": "my env"}, "invalid env name 'my env'"),
         (_with_lock, {"name": "x'; touch pwned; '"}, "invalid env name"),
         (_with_lock, {"frontend": "pip"}, "frontend 'pip' is not one of"),
     ],
-    ids=["missing-lock", "other-platform", "missing-poetry-lock", "space-in-name", "injection",
-         "bad-frontend"],
+    ids=[
+        "missing-lock",
+        "other-platform",
+        "missing-poetry-lock",
+        "space-in-name",
+        "injection",
+        "bad-frontend",
+    ],
 )
 def test_reproduce_bad_input(project: Path, on_path, setup, kwargs, message) -> None:
     setup(project)
@@ -347,8 +431,20 @@ def test_update_dry_run_reports_and_keeps_files(project: Path, on_path, capsys) 
 def test_verify_gpu_runs_the_module_in_the_env(project: Path, on_path) -> None:
     shell = Shell()
     tasks.verify_gpu(shell, allow_cpu=True, json=True)
-    assert shell.calls == [[f"{BIN}/conda", "run", "--no-capture-output", "--name", "lockstep",
-                            "python", "-m", "lockstep.gpu", "--allow-cpu", "--json"]]
+    assert shell.calls == [
+        [
+            f"{BIN}/conda",
+            "run",
+            "--no-capture-output",
+            "--name",
+            "lockstep",
+            "python",
+            "-m",
+            "lockstep.gpu",
+            "--allow-cpu",
+            "--json",
+        ]
+    ]
     assert shell.envs[0]["PYTHONPATH"].endswith("src")
 
 
@@ -386,8 +482,15 @@ def test_poetry_init_runs_poetry_init_without_pyproject(project: Path) -> None:
 
     shell.handlers["poetry init"] = init
     tasks.poetry_init(shell, name="My_Project")
-    assert shell.calls[0] == ["poetry", "init", "--no-interaction", "--name", "my-project",
-                              "--python", ">=3.11,<3.12"]
+    assert shell.calls[0] == [
+        "poetry",
+        "init",
+        "--no-interaction",
+        "--name",
+        "my-project",
+        "--python",
+        ">=3.11,<3.12",
+    ]
     assert "package-mode = false" in (project / "pyproject.toml").read_text()
 
 
