@@ -49,7 +49,8 @@ else:
 """
 
 PYPROJECT_OK = (
-    '[project]\nname = "x"\nversion = "0"\ndependencies = []\n\n[tool.poetry]\npackage-mode = false\n'
+    '[project]\nname = "x"\nversion = "0"\ndependencies = []\n\n'
+    "[tool.poetry]\npackage-mode = false\n"
 )
 PYPROJECT_BROKEN = PYPROJECT_OK.replace("dependencies = []", 'dependencies = ["not-in-the-lock"]')
 
