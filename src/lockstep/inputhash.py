@@ -108,11 +108,9 @@ def serialize_spec(spec: str, category: str = "main") -> dict[str, Any]:
     if head is None or (head.group("channel") or "") in _RENAMED_CHANNELS:
         raise Unsupported(f"spec {spec!r}")
     rest = head.group("rest")
-    for form, pattern in _SPEC_FORMS:
-        match = pattern.fullmatch(rest)
-        if match:
-            break
-    else:
+    matches = ((form, p.fullmatch(rest)) for form, p in _SPEC_FORMS)
+    form, match = next(((f, m) for f, m in matches if m), ("", None))
+    if match is None:
         raise Unsupported(f"spec {spec!r}")
     groups = match.groupdict()
     version, build = groups.get("v") or "", groups.get("b")
@@ -139,7 +137,9 @@ def _channel_json(channel: str) -> str:
         if parsed.username or parsed.password or _TOKEN_PATH.search(parsed.path):
             raise Unsupported("channel with credentials")  # conda-lock swaps in env vars
         channel = urlunparse(parsed)
-    return json.dumps({"url": channel, "used_env_vars": []}, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(
+        {"url": channel, "used_env_vars": []}, ensure_ascii=False, separators=(",", ":")
+    )
 
 
 def _channels(env: Mapping[str, Any]) -> list[str]:
@@ -267,4 +267,3 @@ def input_hash(env_file: Path, vp_file: Path, platform: str) -> str:
         ) from None
     except Exception as exc:  # conda-lock's parser raises many types; report it in one line
         raise LockstepError(f"conda-lock cannot read {env_file}: {exc}") from None
-

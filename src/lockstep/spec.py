@@ -82,7 +82,8 @@ def load_yaml(path: Path) -> Any:
     except FileNotFoundError:
         raise LockstepError(f"{path}: file not found") from None
     try:
-        return yaml.safe_load(text)
+        # libyaml's loader where PyYAML has it: several times faster, same safe subset.
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise LockstepError(

@@ -129,6 +129,9 @@ def python_package() -> CondaPackage:
     Python finds pyvenv.cfg next to bin/, so sys.prefix is the conda env and its site-packages
     is <prefix>/lib/python3.11/site-packages, as with a real conda python.
     """
+    if sys.version_info[:2] != (3, 11):
+        # The payload's paths (lib/python3.11) and the specs in the tests assume 3.11.
+        raise RuntimeError(f"the test channel needs a Python 3.11 host, not {sys.version}")
     exe = host_python()
     version = ".".join(map(str, sys.version_info[:3]))
     cfg = f"home = {exe.parent}\ninclude-system-site-packages = false\nversion = {version}\n"
@@ -172,7 +175,9 @@ def pip_package() -> CondaPackage:
     )
 
 
-def _python_dist(name: str, version: str, module: str, requires: Iterable[str] = ()) -> dict:
+def _python_dist(
+    name: str, version: str, module: str, requires: Iterable[str] = ()
+) -> dict[str, bytes]:
     source = f'"""Tiny stand-in for {name} (test channel)."""\n__version__ = "{version}"\n'
     files = distribution_files(
         name,

@@ -30,10 +30,22 @@ def _spec_strings() -> list[str]:
             specs += [f"{channel}{name}={version}", f"{channel}{name} {version}"]
             specs += [f"{channel}{name}=={version}"]
             for build in BUILDS[:3]:
-                specs += [f"{channel}{name}={version}={build}", f"{channel}{name} {version} {build}"]
+                specs += [
+                    f"{channel}{name}={version}={build}",
+                    f"{channel}{name} {version} {build}",
+                ]
         for low, high in itertools.product(VERSIONS[:4], VERSIONS[4:7]):
-            specs += [f"{name}>={low},<{high}", f"{name} >={low}", f"{name}!={low}", f"{name}~={low}"]
-            specs += [f"{name}>{low},<={high},!={high}", f"{name}<{high}", f"{name}>={low},=={high}"]
+            specs += [
+                f"{name}>={low},<{high}",
+                f"{name} >={low}",
+                f"{name}!={low}",
+                f"{name}~={low}",
+            ]
+            specs += [
+                f"{name}>{low},<={high},!={high}",
+                f"{name}<{high}",
+                f"{name}>={low},=={high}",
+            ]
     return specs
 
 
@@ -86,8 +98,17 @@ CHANNEL_LISTS = [
     ["http://127.0.0.1:8000/chan/"],
     [],
 ]
-SELECTORS = ["", "  # [linux]", "  # [osx]", "  # [win]", "  # [unix]", "  # [linux64]", "  # [arm64]",
-             "  # pinned [see docs]", "  # [aarch64]"]
+SELECTORS = [
+    "",
+    "  # [linux]",
+    "  # [osx]",
+    "  # [win]",
+    "  # [unix]",
+    "  # [linux64]",
+    "  # [arm64]",
+    "  # pinned [see docs]",
+    "  # [aarch64]",
+]
 
 
 def _random_env(rng: random.Random) -> str:
@@ -108,17 +129,38 @@ def _random_env(rng: random.Random) -> str:
 
 
 _SPECS_POOL = [
-    "python=3.11", "cuda-version=12.9", "pytorch=*=cuda*", "torchvision", "pip", "poetry=2.*",
-    "numpy>=1.26,<2", "conda-forge::pyyaml", "nvidia::cuda-nvcc 12.9.*", "libblas=*=*mkl",
-    "invoke 3.*", "Tomlkit", "python 3.11.9 h1234_0_cpython", "numpy", "scipy>1.10",
+    "python=3.11",
+    "cuda-version=12.9",
+    "pytorch=*=cuda*",
+    "torchvision",
+    "pip",
+    "poetry=2.*",
+    "numpy>=1.26,<2",
+    "conda-forge::pyyaml",
+    "nvidia::cuda-nvcc 12.9.*",
+    "libblas=*=*mkl",
+    "invoke 3.*",
+    "Tomlkit",
+    "python 3.11.9 h1234_0_cpython",
+    "numpy",
+    "scipy>1.10",
 ]
 _SPECS = _spec_strings()[::37]
 
 VP_FILES = [
-    {"linux-64": {"__unix": "0", "__linux": "5.10", "__glibc": "2.28", "__archspec": "1 x86_64",
-                  "__cuda": "12.9"}},
-    {"linux-64": {"__unix": "0", "__glibc": "2.17"}, "osx-arm64": {"__osx": "14.0",
-                                                                   "__archspec": "1 arm64"}},
+    {
+        "linux-64": {
+            "__unix": "0",
+            "__linux": "5.10",
+            "__glibc": "2.28",
+            "__archspec": "1 x86_64",
+            "__cuda": "12.9",
+        }
+    },
+    {
+        "linux-64": {"__unix": "0", "__glibc": "2.17"},
+        "osx-arm64": {"__osx": "14.0", "__archspec": "1 arm64"},
+    },
     {"linux-64": {"__cuda": "13.0", "__glibc": "2.34"}, "noarch": {"__unix": "0"}},
     {"win-64": {"__win": "0", "__cuda": "12.4"}, "linux-aarch64": {"__archspec": "1 aarch64"}},
     {"osx-64": {"__osx": "11.0", "__unix": "0"}},
@@ -174,7 +216,9 @@ def test_unsupported_spelling_falls_back_to_conda_lock(tmp_path: Path) -> None:
 
 def test_pip_section_is_refused_without_network(tmp_path: Path) -> None:
     env = tmp_path / "environment.yml"
-    env.write_text("channels: [conda-forge]\ndependencies:\n  - pip\n  - pip:\n    - rich\n", "utf-8")
+    env.write_text(
+        "channels: [conda-forge]\ndependencies:\n  - pip\n  - pip:\n    - rich\n", "utf-8"
+    )
     vp = tmp_path / "vp.yml"
     vp.write_text(_vp_text(VP_FILES[0]), encoding="utf-8")
     with pytest.raises(LockstepError, match="pip:"):

@@ -1,0 +1,246 @@
+"""`invoke doctor`'s findings on fake env prefixes built like real ones (conda-meta, dist-info)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+import tasks
+from invoke import Context, Exit
+from lockstep_project import CONDA, PYPI, Project, md5
+
+from lockstep import doctor
+from lockstep.explicit import read_explicit
+
+SITE = "lib/python3.11/site-packages"
+# conda package -> the Python distribution it installs.
+CONDA_DISTS = {
+    "pytorch": "torch",
+    "torchvision": "torchvision",
+    "numpy": "numpy",
+    "pip": "pip",
+    "invoke": "invoke",
+    "pyyaml": "PyYAML",
+}
+CONDA_LIBS = {
+    "libcublas": ["lib/libcublas.so.12", "lib/libcublas.so.12.9.1.4"],
+    "cuda-cudart": ["lib/libcudart.so.12"],
+    "libzlib": ["lib/libz.so.1"],
+}
+
+
+def fake_python(command: list[str], environ: Mapping[str, str]) -> str:
+    """Answers as python does: PYTHONNOUSERSITE=1 disables the user site."""
+    assert command[1:] == ["-c", "import site; print(site.ENABLE_USER_SITE)"]
+    return "False" if environ.get("PYTHONNOUSERSITE") == "1" else "True"
+
+
+def write_dist(prefix: Path, name: str, version: str, installer: str) -> str:
+    dist_info = f"{SITE}/{name.replace('-', '_')}-{version}.dist-info"
+    folder = prefix / dist_info
+    folder.mkdir(parents=True)
+    (folder / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (folder / "INSTALLER").write_text(installer + "\n")
+    return dist_info
+
+
+def write_record(
+    prefix: Path, name: str, version: str, build: str, files: list[str], digest: str | None = None
+) -> None:
+    record = {
+        "name": name,
+        "version": version,
+        "build": build,
+        "md5": digest or md5(name),
+        "url": f"file:///channel/linux-64/{name}-{version}-{build}.conda",
+        "files": files,
+    }
+    (prefix / "conda-meta" / f"{name}-{version}-{build}.json").write_text(json.dumps(record))
+
+
+def build_env(prefix: Path) -> Path:
+    """The env `invoke reproduce` makes from lockstep_project.Project's locks."""
+    (prefix / "conda-meta").mkdir(parents=True)
+    (prefix / "bin").mkdir()
+    (prefix / "bin" / "python").write_text("")
+    for name, (version, build) in CONDA.items():
+        files = list(CONDA_LIBS.get(name, []))
+        if name == "python":
+            files += ["bin/python"]
+        if name in CONDA_DISTS:
+            dist_info = write_dist(prefix, CONDA_DISTS[name], version, "conda")
+            files += [f"{dist_info}/METADATA", f"{dist_info}/INSTALLER"]
+        for path in files:
+            if path.startswith("lib/lib"):
+                (prefix / "lib").mkdir(exist_ok=True)
+                (prefix / path).write_text("")
+        write_record(prefix, name, version, build, files)
+    for name, (version, _group, _deps) in PYPI.items():
+        write_dist(prefix, name, version, "pip")
+    (prefix / "conda-meta" / "state").write_text(
+        json.dumps({"env_vars": {"PYTHONNOUSERSITE": "1"}})
+    )
+    return prefix
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return Project().write(tmp_path / "project")
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Path:
+    return build_env(tmp_path / "env")
+
+
+def examine(project: Path, env: Path) -> doctor.DoctorReport:
+    lock = read_explicit(project / "conda-linux-64.lock")
+    poetry_lock = tomllib.loads((project / "poetry.lock").read_text())
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    return doctor.doctor(
+        env,
+        lock,
+        "poetry.lock",
+        poetry_lock,
+        pyproject,
+        "conda",
+        fake_python,
+        environ={"PYTHONNOUSERSITE": "1"},
+    )
+
+
+def codes(project: Path, env: Path) -> list[str]:
+    return sorted(f.code for f in examine(project, env).findings)
+
+
+def test_env_built_from_the_locks_is_clean(project: Path, env: Path) -> None:
+    report = examine(project, env)
+    assert report.findings == []
+    installers = {d.name: d.installer for d in report.distributions}
+    assert installers["torch"] == "conda" and installers["rich"] == "pip"
+    assert installers["pyyaml"] == "conda"
+
+
+def test_conda_package_missing(project: Path, env: Path) -> None:
+    next((env / "conda-meta").glob("libzlib-*.json")).unlink()
+    found = examine(project, env).findings
+    assert [(f.code, f.file) for f in found] == [("conda-missing", "conda-linux-64.lock")]
+
+
+def test_conda_package_extra(project: Path, env: Path) -> None:
+    write_record(env, "htop", "3.4.1", "h0_0", ["bin/htop"])
+    assert codes(project, env) == ["conda-extra"]
+
+
+def test_conda_package_different_md5(project: Path, env: Path) -> None:
+    next((env / "conda-meta").glob("libzlib-*.json")).unlink()
+    write_record(env, "libzlib", "1.3.1", "hb9d3cd8_2", ["lib/libz.so.1"], digest="f" * 32)
+    found = examine(project, env).findings
+    assert [f.code for f in found] == ["conda-different"]
+    assert "f" * 32 in found[0].what
+
+
+def test_pypi_package_missing(project: Path, env: Path) -> None:
+    shutil.rmtree(env / SITE / "mdurl-0.1.2.dist-info")
+    assert codes(project, env) == ["pypi-missing"]
+
+
+def test_pypi_package_other_version(project: Path, env: Path) -> None:
+    shutil.rmtree(env / SITE / "rich-14.0.0.dist-info")
+    write_dist(env, "rich", "13.9.4", "pip")
+    found = examine(project, env).findings
+    assert [f.code for f in found] == ["pypi-different"]
+    assert "13.9.4" in found[0].what and "14.0.0" in found[0].what
+
+
+def test_pypi_package_extra(project: Path, env: Path) -> None:
+    write_dist(env, "requests", "2.32.4", "pip")
+    assert codes(project, env) == ["pypi-extra"]
+
+
+def test_distribution_installed_twice(project: Path, env: Path) -> None:
+    write_dist(env, "pygments", "2.18.0", "pip")
+    found = examine(project, env).findings
+    assert [f.code for f in found] == ["installed-twice"]
+    assert "2.18.0" in found[0].what and "2.19.1" in found[0].what
+
+
+def test_conda_torch_overwritten_by_a_wheel(project: Path, env: Path) -> None:
+    shutil.rmtree(env / SITE / "torch-2.7.1.dist-info")
+    write_dist(env, "torch", "2.7.1+cu126", "pip")
+    found = examine(project, env).findings
+    assert [f.code for f in found] == ["conda-overwritten"]
+    assert "pytorch" in found[0].what and "pip installed 2.7.1+cu126" in found[0].what
+
+
+def test_cuda_library_from_conda_and_from_a_wheel(project: Path, env: Path) -> None:
+    lib = env / SITE / "nvidia" / "cublas" / "lib"
+    lib.mkdir(parents=True)
+    (lib / "libcublas.so.12").write_text("")
+    write_dist(env, "nvidia-cublas-cu12", "12.6.4.1", "pip")
+    found = examine(project, env).findings
+    # The wheel is also outside poetry.lock's install set: both are reported.
+    assert sorted(f.code for f in found) == ["duplicate-cuda-lib", "pypi-extra"]
+    assert "libcublas" in next(f.what for f in found if f.code == "duplicate-cuda-lib")
+
+
+def test_user_site_enabled(project: Path, env: Path) -> None:
+    (env / "conda-meta" / "state").unlink()
+    assert codes(project, env) == ["user-site-enabled"]
+
+
+def test_user_site_ignores_the_callers_setting(env: Path) -> None:
+    (env / "conda-meta" / "state").unlink()
+    environ = doctor.user_site_environ(env, {"PYTHONNOUSERSITE": "1", "PATH": "/bin"})
+    assert environ == {"PATH": "/bin"}
+
+
+def test_env_without_python(project: Path, env: Path) -> None:
+    (env / "bin" / "python").unlink()
+    assert codes(project, env) == ["no-python"]
+
+
+def test_user_site_command_is_an_argument_list(env: Path) -> None:
+    assert doctor.user_site_command(env) == [
+        str(env / "bin" / "python"),
+        "-c",
+        "import site; print(site.ENABLE_USER_SITE)",
+    ]
+
+
+# --------------------------------------------------------------------------- the tasks
+
+
+def test_doctor_task_exits_1_and_prints_json(project: Path, env: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(tasks, "ROOT", project)
+    monkeypatch.setattr(tasks, "PYPROJECT", project / "pyproject.toml")
+    monkeypatch.setattr(tasks, "_machine_platform", lambda: "linux-64")
+    monkeypatch.setattr(doctor, "run_python", fake_python)
+    write_dist(env, "requests", "2.32.4", "pip")
+    with pytest.raises(Exit) as exit_info:
+        tasks.doctor(Context(), prefix=str(env), json=True)
+    assert exit_info.value.code == 1
+    document = json.loads(capsys.readouterr().out)
+    assert [f["code"] for f in document["findings"]] == ["pypi-extra"]
+    assert {"name": "requests", "version": "2.32.4", "installer": "pip"}.items() <= next(
+        d for d in document["distributions"] if d["name"] == "requests"
+    ).items()
+
+
+def test_check_task_clean_exits_0(project: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(tasks, "ROOT", project)
+    tasks.check(Context())
+    assert capsys.readouterr().out.strip() == "check: clean, nothing found"
+
+
+def test_check_task_with_findings_exits_1(project: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(tasks, "ROOT", project)
+    (project / "poetry.lock").unlink()
+    with pytest.raises(Exit) as exit_info:
+        tasks.check(Context(), json=True)
+    assert exit_info.value.code == 1
+    assert json.loads(capsys.readouterr().out)["findings"][0]["code"] == "poetry-lock-missing"
