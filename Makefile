@@ -1,5 +1,6 @@
-# Lockstep lifecycle. `make` lists the targets. Every target but reproduce calls the invoke task
-# of the same name; reproduce needs only a conda frontend and the lock files.
+# Lockstep lifecycle. `make` lists the targets. Each lifecycle target calls the invoke task of the
+# same name; reproduce needs only a conda frontend and the lock files; test, lint and
+# docker-build run their tools directly.
 .DEFAULT_GOAL := help
 SHELL := /bin/sh
 
@@ -11,11 +12,14 @@ POETRY_LOCK ?= poetry.lock
 INVOKE ?= invoke
 PYTHON ?= python3
 VENV ?= .venv
+# make rename NEW_NAME=my-project; make docker-build IMAGE=my-project:dev
+NEW_NAME ?=
+IMAGE ?= $(ENV_NAME)
 
 export PYTHONNOUSERSITE := 1
 # Values reach recipes through the environment ("$$NAME"), never pasted into the shell text, so a
 # name with spaces or quotes is refused by the tasks instead of being run.
-export ENV_NAME FRONTEND CONDA_LOCK POETRY_LOCK PYTHON VENV
+export ENV_NAME FRONTEND CONDA_LOCK POETRY_LOCK PYTHON VENV NEW_NAME IMAGE
 
 .PHONY: help  ## list the targets
 help:
@@ -48,6 +52,26 @@ update:
 .PHONY: verify-gpu  ## run the PyTorch CUDA sanity check inside the env
 verify-gpu:
 	$(INVOKE) verify-gpu --name "$$ENV_NAME" --frontend "$${FRONTEND:-auto}"
+
+.PHONY: rename  ## make the starter yours: make rename NEW_NAME=my-project
+rename:
+	$(INVOKE) rename --name "$$NEW_NAME"
+
+.PHONY: docker-build  ## build the image from the lock files (needs docker and conda-linux-64.lock)
+docker-build:
+	docker build --tag "$$IMAGE" --build-arg CONDA_LOCK --build-arg LOCKSTEP_CONDA_MIRROR --build-arg LOCKSTEP_CONDA_CHANNEL_MIRRORS --build-arg PIP_INDEX_URL .
+
+.PHONY: lint  ## ruff, then actionlint on the workflows and hadolint on the Dockerfile
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check . && $(VENV)/bin/python -m pytest -q -rs -p no:cacheprovider tests/unit/test_lint_files.py
+
+.PHONY: check  ## static checks: stale locks, conda/Poetry conflicts, risky spec (no solve)
+check:
+	$(INVOKE) check
+
+.PHONY: doctor  ## compare the installed env with both locks (who installed what, duplicates)
+doctor:
+	$(INVOKE) doctor --name "$$ENV_NAME" --frontend "$${FRONTEND:-auto}"
 
 .PHONY: test  ## set up .venv from poetry.lock and run every test
 test: $(VENV)/.installed

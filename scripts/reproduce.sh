@@ -43,6 +43,18 @@ esac
 locked=$(sed -n 's/^# platform: *//p' "$conda_lock")
 [ "$locked" = "$machine" ] || die "$conda_lock is for '$locked', this machine is '$machine'; use conda-$machine.lock (invoke lock --platform $machine)"
 
+# Mirrors (README "Mirrors"): the lock's URLs are rewritten into a temporary copy, the lock itself
+# is never edited. Only then is a host python3 needed (the rewrite is src/lockstep/mirrors.py).
+mirrored=""
+if [ -n "${LOCKSTEP_CONDA_MIRROR:-}${LOCKSTEP_CONDA_CHANNEL_MIRRORS:-}" ]; then
+  command -v python3 >/dev/null 2>&1 || die "a conda mirror is set: rewriting $conda_lock needs python3 on PATH"
+  mirrored=$(mktemp "${TMPDIR:-/tmp}/lockstep-mirror.XXXXXX")
+  trap 'rm -f "$mirrored"' EXIT
+  PYTHONPATH="$here/src" python3 -m lockstep.mirrors rewrite "$conda_lock" --output "$mirrored" \
+    || die "could not rewrite $conda_lock for the mirror; nothing was changed"
+fi
+install_lock=${mirrored:-$conda_lock}
+
 env_prefix() {
   "$frontend" env list | awk -v name="$1" '$1 == name { print $NF; exit }'
 }
@@ -64,6 +76,7 @@ fi
 done_ok=""
 new=""
 cleanup() {
+  [ -z "$mirrored" ] || rm -f "$mirrored"
   if [ -z "$done_ok" ]; then
     [ -n "$new" ] && [ -d "$new" ] && rm -rf "$new"
     if [ -n "$backup" ] && [ -d "$backup" ]; then
@@ -78,8 +91,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-echo "+ $frontend create --yes --name $env_name --file $conda_lock"
-"$frontend" create --yes --name "$env_name" --file "$conda_lock"
+echo "+ $frontend create --yes --name $env_name --file $install_lock"
+"$frontend" create --yes --name "$env_name" --file "$install_lock"
 new=$(env_prefix "$env_name")
 [ -n "$new" ] && [ -x "$new/bin/python" ] || die "the env from $conda_lock has no bin/python; is python in environment.yml?"
 

@@ -1,0 +1,71 @@
+"""The change report between two copies of the locks (the lock-refresh workflow's PR body).
+
+``python -m lockstep.lockdiff --old DIR --new DIR`` compares ``conda-<platform>.lock`` and
+``poetry.lock`` of two folders, by package and version; a lock missing on one side counts as
+empty, so the first lock reports every package as added. Standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tomllib
+from pathlib import Path
+
+from lockstep.errors import LockstepError
+from lockstep.explicit import parse_explicit
+from lockstep.pypi import parse_poetry_lock
+from lockstep.report import Change, diff_versions, format_report
+
+POETRY_LOCK = "poetry.lock"
+CONDA_LOCK_GLOB = "conda-*.lock"
+
+
+def conda_versions(path: Path) -> dict[str, str]:
+    """name -> version of an explicit lock; {} when the file does not exist."""
+    if not path.is_file():
+        return {}
+    lock = parse_explicit(path.read_text(encoding="utf-8"), str(path))
+    return {e.name: e.version for e in lock.entries}
+
+
+def poetry_versions(path: Path) -> dict[str, str]:
+    """name -> version of a poetry.lock; {} when the file does not exist."""
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise LockstepError(f"{path}: invalid TOML: {exc}") from None
+    return {name: p.version for name, p in parse_poetry_lock(data).items()}
+
+
+def lock_changes(old: Path, new: Path) -> list[Change]:
+    """Every package added, removed or changed between the locks in ``old`` and ``new``."""
+    names = sorted({p.name for d in (old, new) for p in d.glob(CONDA_LOCK_GLOB)})
+    changes: list[Change] = []
+    for name in names:
+        # The side says which platform's lock, when there are several.
+        side = "conda" if len(names) == 1 else name.removesuffix(".lock").removeprefix("conda-")
+        changes += diff_versions(conda_versions(old / name), conda_versions(new / name), side)
+    changes += diff_versions(
+        poetry_versions(old / POETRY_LOCK), poetry_versions(new / POETRY_LOCK), "pypi"
+    )
+    return changes
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the report; exit 1 on an unreadable lock."""
+    parser = argparse.ArgumentParser(prog="python -m lockstep.lockdiff", description=__doc__)
+    parser.add_argument("--old", type=Path, required=True, help="folder with the old locks")
+    parser.add_argument("--new", type=Path, required=True, help="folder with the new locks")
+    args = parser.parse_args(argv)
+    try:
+        print(format_report(lock_changes(args.old, args.new)))
+    except LockstepError as exc:
+        print(f"error: {exc}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

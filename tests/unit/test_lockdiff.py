@@ -1,0 +1,58 @@
+"""The lock-refresh change report (src/lockstep/lockdiff.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import generated_lock_text
+
+from lockstep.lockdiff import lock_changes, main
+from lockstep.report import Change
+
+
+def _poetry_lock(packages: dict[str, str]) -> str:
+    blocks = [
+        f'[[package]]\nname = "{name}"\nversion = "{version}"\ngroups = ["main"]\nfiles = []\n'
+        for name, version in packages.items()
+    ]
+    return "\n".join(blocks) + '\n[metadata]\nlock-version = "2.1"\n'
+
+
+def _locks(folder: Path, conda: list[tuple[str, str, str]] | None, pypi: dict[str, str]) -> Path:
+    folder.mkdir()
+    if conda is not None:
+        (folder / "conda-linux-64.lock").write_text(generated_lock_text(conda), encoding="utf-8")
+    (folder / "poetry.lock").write_text(_poetry_lock(pypi), encoding="utf-8")
+    return folder
+
+
+def test_lock_changes_both_sides(tmp_path: Path) -> None:
+    old = _locks(
+        tmp_path / "old",
+        [("python", "3.11.9", "h_0"), ("zlib", "1.3", "h_0")],
+        {"rich": "13.0.0", "six": "1.16.0"},
+    )
+    new = _locks(
+        tmp_path / "new",
+        [("python", "3.11.10", "h_0"), ("xz", "5.6", "h_0")],
+        {"rich": "13.0.0", "six": "1.17.0"},
+    )
+    assert lock_changes(old, new) == [
+        Change("conda", "python", "3.11.9", "3.11.10"),
+        Change("conda", "xz", None, "5.6"),
+        Change("conda", "zlib", "1.3", None),
+        Change("pypi", "six", "1.16.0", "1.17.0"),
+    ]
+
+
+def test_first_lock_reports_every_package_added(tmp_path: Path, capsys) -> None:
+    old = _locks(tmp_path / "old", None, {})
+    new = _locks(tmp_path / "new", [("python", "3.11.9", "h_0")], {})
+    assert main(["--old", str(old), "--new", str(new)]) == 0
+    assert capsys.readouterr().out == ("1 package(s) changed:\n  conda python  - -> 3.11.9\n")
+
+
+def test_no_change(tmp_path: Path, capsys) -> None:
+    old = _locks(tmp_path / "old", [("python", "3.11.9", "h_0")], {"six": "1.17.0"})
+    assert main(["--old", str(old), "--new", str(old)]) == 0
+    assert capsys.readouterr().out == "No package changed.\n"
