@@ -36,6 +36,8 @@ from lockstep.settings import Settings, load_settings, read_toml  # noqa: E402
 from lockstep.spec import EnvSpec, load_env_spec, python_constraint  # noqa: E402
 
 PYPROJECT = ROOT / "pyproject.toml"
+# Absolute, so that the tasks work from any folder below the project (invoke finds tasks.py).
+_SCRIPT = str(ROOT / commands.REPRODUCE_SCRIPT)
 _MACHINE_PLATFORMS = {
     ("Linux", "x86_64"): "linux-64",
     ("Linux", "aarch64"): "linux-aarch64",
@@ -170,7 +172,6 @@ def _pin_text(settings: Settings, pyproject_text: str, source: PinSource, poetry
         entries = [(e.name, e.version) for e in source.entries]
     else:
         entries = source
-    doc = tomlkit.parse(pyproject_text)
     pins = desired_pins(
         entries,
         _spec(settings),
@@ -178,11 +179,13 @@ def _pin_text(settings: Settings, pyproject_text: str, source: PinSource, poetry
         settings.pypi_names,
         settings.pin_extra,
     )
-    return tomlkit.dumps(apply_pins(doc, pins, settings.pin_group))
+    return apply_pins(pyproject_text, pins, settings.pin_group)
 
 
 def _poetry_lock_in(c: Context, directory: Path) -> None:
-    result = _run(c, commands.poetry("lock", directory=str(directory)), warn=True)
+    # No throwaway virtualenv per scratch folder: locking needs none.
+    env = {"POETRY_VIRTUALENVS_CREATE": "false"}
+    result = _run(c, commands.poetry("lock", directory=str(directory)), env=env, warn=True)
     if result is not None and result.failed:
         raise _fail("`poetry lock` failed; pyproject.toml and poetry.lock were left as they were")
 
@@ -346,7 +349,10 @@ def reproduce(c, name=None, frontend=None, force=False):
     if not poetry_lock.exists():
         raise _fail(f"{poetry_lock.name} not found; create it with `poetry lock`")
     fe = _frontend(settings)
-    _run(c, commands.reproduce(fe, settings.env_name, str(lock_path), str(poetry_lock), force))
+    command = commands.reproduce(
+        fe, settings.env_name, str(lock_path), str(poetry_lock), force, _SCRIPT
+    )
+    _run(c, command)
 
 
 @task(
@@ -385,7 +391,12 @@ def update(c, name=None, frontend=None, dry_run=False):
         _run(
             c,
             commands.reproduce(
-                fe, settings.env_name, str(new_lock_path), str(project / "poetry.lock")
+                fe,
+                settings.env_name,
+                str(new_lock_path),
+                str(project / "poetry.lock"),
+                False,
+                _SCRIPT,
             ),
             env={"LOCKSTEP_PYPROJECT": str(project / "pyproject.toml")},
         )

@@ -54,10 +54,15 @@ def conda_lock(
 
 
 def reproduce(
-    fe: Frontend, name: str, conda_lock_file: str, poetry_lock_file: str, force: bool = False
+    fe: Frontend,
+    name: str,
+    conda_lock_file: str,
+    poetry_lock_file: str,
+    force: bool = False,
+    script: str = REPRODUCE_SCRIPT,
 ) -> list[str]:
     """The reproduce engine shared with `make reproduce` (needs no Python on the host)."""
-    command = ["sh", REPRODUCE_SCRIPT, fe.path, name, conda_lock_file, poetry_lock_file]
+    command = ["sh", script, fe.path, name, conda_lock_file, poetry_lock_file]
     return command + (["--force"] if force else [])
 
 

@@ -12,7 +12,6 @@ import re
 from collections.abc import Iterable, Mapping
 
 import tomlkit
-from tomlkit.items import Table
 from tomlkit.toml_document import TOMLDocument
 
 from lockstep.names import conda_to_pypi, normalize
@@ -70,28 +69,68 @@ def current_pins(doc: TOMLDocument, group: str) -> dict[str, str]:
     return {normalize(k): str(v) for k, v in deps.items()}
 
 
-def apply_pins(doc: TOMLDocument, pins: Mapping[str, str], group: str) -> TOMLDocument:
-    """Make the pin group hold exactly ``pins``; every other table is left as it was."""
-    tool = doc.setdefault("tool", tomlkit.table())
-    poetry = tool.setdefault("poetry", tomlkit.table())
-    groups = poetry.setdefault("group", tomlkit.table(is_super_table=True))
-    if group not in groups:
-        table = tomlkit.table()
-        table.add(tomlkit.comment(PIN_GROUP_COMMENT))
-        table.add("optional", True)
-        groups[group] = table
-    table: Table = groups[group]
-    table["optional"] = True
-    created = "dependencies" not in table
-    deps = table.setdefault("dependencies", tomlkit.table())
-    for name in [k for k in deps if normalize(k) not in pins]:
-        del deps[name]
-    existing = {normalize(k): k for k in deps}
-    for name, version in pins.items():
-        deps[existing.get(name, name)] = version
-    if created:
-        deps.add(tomlkit.nl())  # keep a blank line before whatever table follows
-    return doc
+_HEADER_RE = re.compile(r"^\[\[?\s*([A-Za-z0-9_.\"' -]+?)\s*\]\]?\s*(?:#.*)?$")
+
+
+def _headers(lines: list[str]) -> list[tuple[int, str]]:
+    return [(i, m.group(1)) for i, line in enumerate(lines) if (m := _HEADER_RE.match(line))]
+
+
+def _back_over_comments(lines: list[str], at: int, floor: int) -> int:
+    """Step back over the blank and comment lines that head the table at ``at``."""
+    while at > floor and (not lines[at - 1].strip() or lines[at - 1].lstrip().startswith("#")):
+        at -= 1
+    return at
+
+
+def _render_group(pins: Mapping[str, str], group: str) -> str:
+    deps = tomlkit.dumps(dict(pins)) if pins else ""
+    return (
+        f"[tool.poetry.group.{group}]\n# {PIN_GROUP_COMMENT}\noptional = true\n\n"
+        f"[tool.poetry.group.{group}.dependencies]\n{deps}"
+    )
+
+
+def _group_span(lines: list[str], group: str) -> tuple[int, int]:
+    """Lines [start, end) that the pin group owns, or where it goes when absent (start == end).
+
+    The group is edited as text: tomlkit would put new keys after the comment lines that head the
+    next table, moving that comment away from its table. Everything outside the span is kept
+    byte for byte.
+    """
+    headers = _headers(lines)
+    prefix = f"tool.poetry.group.{group}"
+    owned = [i for i, name in headers if name == prefix or name.startswith(prefix + ".")]
+    if owned:
+        others = [i for i, _ in headers if owned[0] < i < owned[-1] and i not in owned]
+        if others:
+            raise ValueError(f"the [{prefix}] tables must be next to each other; move them")
+        following = [i for i, _ in headers if i > owned[-1]]
+        end = following[0] if following else len(lines)
+        return owned[0], _back_over_comments(lines, end, owned[-1] + 1)
+    poetry = [i for i, name in headers if name == "tool.poetry" or name.startswith("tool.poetry.")]
+    if not poetry:
+        return len(lines), len(lines)
+    following = [i for i, _ in headers if i > poetry[-1]]
+    at = following[0] if following else len(lines)
+    at = _back_over_comments(lines, at, poetry[-1] + 1)
+    return at, at
+
+
+def apply_pins(text: str, pins: Mapping[str, str], group: str) -> str:
+    """pyproject.toml's text with the pin group holding exactly ``pins``; all else as it was."""
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    start, end = _group_span(lines, group)
+    before, after = lines[:start], lines[end:]
+    while before and not before[-1].strip() and start == end:
+        before.pop()  # one blank line is put back below, whatever was there
+    lead = "\n" if before and (start == end or before[-1].strip()) else ""
+    trail = "\n" if after and after[0].strip() else ""
+    result = "".join(before) + lead + _render_group(pins, group) + trail + "".join(after)
+    tomlkit.parse(result)  # never hand back a file Poetry cannot read
+    return result
 
 
 def ensure_poetry_project(

@@ -157,3 +157,10 @@ def test_verify_gpu() -> None:
         "lockstep.gpu",
         "--json",
     ]
+
+
+def test_reproduce_script_path_can_be_absolute() -> None:
+    command = commands.reproduce(
+        CONDA, "ml", "a.lock", "p.lock", script="/w/p/scripts/reproduce.sh"
+    )
+    assert command[:2] == ["sh", "/w/p/scripts/reproduce.sh"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import tomlkit
@@ -65,25 +66,41 @@ def test_tooling_python_and_libs_are_never_pinned(big_lock_text: str) -> None:
     assert not {"pip", "poetry", "libcublas", "python", "cuda-version", "nccl"} & set(pins)
 
 
+PIN_BLOCK = (
+    "[tool.poetry.group.conda]\n"
+    "# Written by `invoke pin` from the conda lock: do not edit by hand.\n"
+    "optional = true\n\n"
+    "[tool.poetry.group.conda.dependencies]\n"
+    'filelock = "3.16.1"\n'
+    'torch = "2.7.1"\n'
+)
+
+
 def test_apply_pins_keeps_comments_and_layout() -> None:
-    doc = tomlkit.parse(USER_PYPROJECT)
-    out = tomlkit.dumps(apply_pins(doc, {"torch": "2.7.1", "filelock": "3.16.1"}, "conda"))
-    assert out == USER_PYPROJECT + (
-        "\n[tool.poetry.group.conda]\n"
-        "# Written by `invoke pin` from the conda lock: do not edit by hand.\n"
-        "optional = true\n\n"
-        "[tool.poetry.group.conda.dependencies]\n"
-        'torch = "2.7.1"\n'
-        'filelock = "3.16.1"\n\n'
-    )
+    out = apply_pins(USER_PYPROJECT, {"filelock": "3.16.1", "torch": "2.7.1"}, "conda")
+    assert out == USER_PYPROJECT + "\n" + PIN_BLOCK
+
+
+def test_pin_group_goes_above_the_comment_of_the_next_table() -> None:
+    tail = "\n# Settings of my tool: this comment belongs to [tool.mytool].\n[tool.mytool]\nx = 1\n"
+    out = apply_pins(USER_PYPROJECT + tail, {"filelock": "3.16.1", "torch": "2.7.1"}, "conda")
+    assert out == USER_PYPROJECT + "\n" + PIN_BLOCK + tail
+
+
+def test_pin_group_in_a_file_without_poetry_tables() -> None:
+    out = apply_pins('[project]\nname = "x"', {"torch": "2.7.1"}, "conda")
+    assert tomllib.loads(out)["tool"]["poetry"]["group"]["conda"] == {
+        "optional": True,
+        "dependencies": {"torch": "2.7.1"},
+    }
+    assert out.startswith('[project]\nname = "x"\n\n[tool.poetry.group.conda]\n')
 
 
 def test_apply_pins_updates_and_removes_stale_pins_and_is_idempotent() -> None:
-    doc = apply_pins(tomlkit.parse(USER_PYPROJECT), {"torch": "2.5.1", "numpy": "1.26.4"}, "conda")
-    first = tomlkit.dumps(apply_pins(doc, {"torch": "2.7.1"}, "conda"))
+    text = apply_pins(USER_PYPROJECT, {"torch": "2.5.1", "numpy": "1.26.4"}, "conda")
+    first = apply_pins(text, {"torch": "2.7.1"}, "conda")
     assert current_pins(tomlkit.parse(first), "conda") == {"torch": "2.7.1"}
-    again = tomlkit.dumps(apply_pins(tomlkit.parse(first), {"torch": "2.7.1"}, "conda"))
-    assert again == first
+    assert apply_pins(first, {"torch": "2.7.1"}, "conda") == first
     assert "# My project: keep this comment." in first and "# linter" in first
 
 

@@ -315,7 +315,7 @@ def test_reproduce_runs_the_script(project: Path, on_path) -> None:
     assert shell.calls == [
         [
             "sh",
-            "scripts/reproduce.sh",
+            tasks._SCRIPT,
             f"{BIN}/conda",
             "lockstep",
             str(project / "conda-linux-64.lock"),
@@ -391,7 +391,7 @@ def test_update_rebuilds_from_the_new_lock_then_moves_files(project: Path, on_pa
     tasks.update(shell)
     solve, poetry_lock, reproduce = shell.calls
     assert poetry_lock[:2] == ["poetry", "--directory"] and poetry_lock[3:] == ["lock"]
-    assert reproduce[:4] == ["sh", "scripts/reproduce.sh", f"{BIN}/conda", "lockstep"]
+    assert reproduce[:4] == ["sh", tasks._SCRIPT, f"{BIN}/conda", "lockstep"]
     assert reproduce[4].endswith("conda-linux-64.lock") and reproduce[4] != str(
         project / "conda-linux-64.lock"
     )
@@ -409,7 +409,7 @@ def test_update_failed_rebuild_keeps_every_file(project: Path, on_path) -> None:
     def broken(argv: list[str]) -> Result:
         raise Exit("reproduce failed", code=1)
 
-    shell = Shell({"conda-lock": _write_lock(bumped), "sh scripts/reproduce.sh": broken})
+    shell = Shell({"conda-lock": _write_lock(bumped), f"sh {tasks._SCRIPT}": broken})
     with pytest.raises(Exit):
         tasks.update(shell)
     assert _snapshot(project) == before
@@ -422,7 +422,7 @@ def test_update_dry_run_reports_and_keeps_files(project: Path, on_path, capsys) 
     tasks.update(shell, dry_run=True)
     assert "conda numpy  2.1.3 -> 2.2.0" in capsys.readouterr().out
     assert _snapshot(project) == before
-    assert not any(c[:2] == ["sh", "scripts/reproduce.sh"] for c in shell.calls)
+    assert not any(c[:2] == ["sh", tasks._SCRIPT] for c in shell.calls)
 
 
 # ----------------------------------------------------------------------------- others
