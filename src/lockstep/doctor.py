@@ -8,6 +8,7 @@ to ask whether the user site is enabled under the env's own variables.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -48,6 +49,8 @@ class CondaRecord:
     md5: str
     url: str
     files: tuple[str, ...]
+    # prefix-relative path -> sha256 the package shipped (conda-meta "paths_data", where written)
+    sha256: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def dist_info_dirs(self) -> list[str]:
@@ -91,6 +94,11 @@ def read_conda_meta(prefix: Path) -> dict[str, CondaRecord]:
             md5=data.get("md5", ""),
             url=data.get("url", ""),
             files=tuple(data.get("files", ())),
+            sha256={
+                p["_path"]: p["sha256"]
+                for p in (data.get("paths_data") or {}).get("paths", [])
+                if "_path" in p and "sha256" in p
+            },
         )
         records[record.name] = record
     return records
@@ -106,8 +114,30 @@ def _metadata_field(text: str, key: str) -> str:
     return ""
 
 
-def read_distributions(prefix: Path, conda_owned: Mapping[str, str]) -> list[Distribution]:
-    """Every *.dist-info under the env's site-packages, with who installed it."""
+def _rewritten(dist_info: Path, relative: str, shipped: Mapping[str, str]) -> bool:
+    """True when a file conda shipped in this dist-info has other bytes now.
+
+    pip rewrites RECORD and INSTALLER when it installs over a conda package into the same folder
+    (`pip install --force-reinstall torch==<conda's version>`), so ownership by path alone would
+    call that copy conda's.
+    """
+    for name in ("RECORD", "INSTALLER", "METADATA"):
+        digest = shipped.get(f"{relative}/{name}")
+        if digest is None:
+            continue
+        path = dist_info / name
+        if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            return True
+    return False
+
+
+def read_distributions(
+    prefix: Path, conda_owned: Mapping[str, str], shipped: Mapping[str, str] | None = None
+) -> list[Distribution]:
+    """Every *.dist-info under the env's site-packages, with who installed it.
+
+    ``shipped`` maps prefix-relative paths to the sha256 conda recorded for them.
+    """
     prefix = Path(prefix)
     found = []
     for dist_info in sorted(prefix.glob("lib/python*/site-packages/*.dist-info")):
@@ -122,7 +152,8 @@ def read_distributions(prefix: Path, conda_owned: Mapping[str, str]) -> list[Dis
             if installer_file.is_file()
             else []
         )
-        who = "conda" if relative in conda_owned else (installer[0] if installer else "unknown")
+        by_conda = relative in conda_owned and not _rewritten(dist_info, relative, shipped or {})
+        who = "conda" if by_conda else (installer[0] if installer else "unknown")
         found.append(Distribution(normalize(name), version, relative, who))
     return found
 
@@ -361,7 +392,8 @@ def doctor(
     prefix = Path(prefix)
     records = read_conda_meta(prefix)
     owned = {d: r.name for r in records.values() for d in r.dist_info_dirs}
-    distributions = read_distributions(prefix, owned)
+    shipped = {path: digest for r in records.values() for path, digest in r.sha256.items()}
+    distributions = read_distributions(prefix, owned, shipped)
     found = conda_findings(lock, records)
     if poetry_lock is None:
         found.append(

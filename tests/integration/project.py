@@ -37,6 +37,7 @@ ENVIRONMENT_YML = """\
 name: {env_name}
 channels:
   - {channel}
+  - nodefaults
 # conda ignores this key; conda-lock and the tasks read it.
 platforms:
   - linux-64

@@ -489,3 +489,44 @@ def test_invoke_reproduce_works_from_a_subfolder(
     project.invoke("reproduce", cwd=subfolder)
 
     assert conda_meta_records(project.prefix) == lock_records(project.lock)
+
+
+# --------------------------------------------------------------------------- check and doctor
+
+
+def _findings(done: subprocess.CompletedProcess[str]) -> list[str]:
+    return [f["code"] for f in json.loads(done.stdout)["findings"]]
+
+
+def test_check_is_clean_after_the_first_time_path(first_time: FirstTime):
+    done = first_time.project.invoke("check", "--json")
+    assert json.loads(done.stdout) == {"schema": 1, "tool": "check", "clean": True, "findings": []}
+
+
+def test_check_finds_a_spec_edited_after_the_lock(
+    tmp_path: Path, first_time: FirstTime, standin_bin
+):
+    project = first_time.project.copy(tmp_path / "project", tmp_path / "state", standin_bin)
+    set_pytorch_spec(project, "2.6")
+    before = file_hashes(project.root)
+    done = project.invoke("check", "--json", expect_rc=1)
+    assert "conda-lock-stale" in _findings(done)
+    assert file_hashes(project.root) == before
+
+
+def test_doctor_finds_the_reproduced_env_clean(rebuilt: Project):
+    done = rebuilt.invoke("doctor", "--json")
+    report = json.loads(done.stdout)
+    assert report["clean"] is True and report["findings"] == []
+    installers = {d["name"]: d["installer"] for d in report["distributions"]}
+    assert installers["torch"] == "conda" and installers["tinyapp"] == "pip"
+
+
+def test_doctor_finds_a_wheel_over_condas_torch(rebuilt: Project):
+    pip = ["python", "-m", "pip", "install", "--no-input", "--force-reinstall", "--no-deps"]
+    conda = Path(rebuilt.env["CONDA_EXE"])
+    rebuilt.run(conda, "run", "-n", rebuilt.env_name, *pip, "torch==2.5.1", CUDA_WHEEL)
+    done = rebuilt.invoke("doctor", "--json", expect_rc=1)
+    codes = set(_findings(done))
+    assert "conda-overwritten" in codes, codes
+    assert "pypi-extra" in codes, codes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import tomllib
@@ -175,6 +176,23 @@ def test_conda_torch_overwritten_by_a_wheel(project: Path, env: Path) -> None:
     found = examine(project, env).findings
     assert [f.code for f in found] == ["conda-overwritten"]
     assert "pytorch" in found[0].what and "pip installed 2.7.1+cu126" in found[0].what
+
+
+def test_wheel_of_the_same_version_in_condas_own_folder(project: Path, env: Path) -> None:
+    # `pip install --force-reinstall torch==2.7.1` reuses conda's folder name: only the bytes
+    # of the files conda shipped (conda-meta paths_data) tell the two apart.
+    folder = env / SITE / "torch-2.7.1.dist-info"
+    record_path = next((env / "conda-meta").glob("pytorch-*.json"))
+    record = json.loads(record_path.read_text())
+    installer = f"{SITE}/torch-2.7.1.dist-info/INSTALLER"
+    shipped = hashlib.sha256((folder / "INSTALLER").read_bytes()).hexdigest()
+    record["paths_data"] = {"paths_version": 1, "paths": [{"_path": installer, "sha256": shipped}]}
+    record_path.write_text(json.dumps(record))
+    assert codes(project, env) == []
+    (folder / "INSTALLER").write_text("pip\n")
+    found = examine(project, env).findings
+    assert [f.code for f in found] == ["conda-overwritten"]
+    assert "pip installed 2.7.1" in found[0].what
 
 
 def test_cuda_library_from_conda_and_from_a_wheel(project: Path, env: Path) -> None:

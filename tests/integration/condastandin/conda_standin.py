@@ -142,6 +142,8 @@ def channels_from(args: argparse.Namespace, extra: Sequence[str] = ()) -> list[s
     given = [*(getattr(args, "channel", None) or []), *extra]
     if not given and not getattr(args, "override_channels", False):
         given = [c for c in os.environ.get("CONDA_CHANNELS", "").split(",") if c]
+    # `nodefaults` is conda's token for "none of the default channels", not a channel.
+    given = [c for c in given if c != "nodefaults"]
     if not given:
         raise NotImplementedInStandin("no channel: the stand-in has no defaults; pass -c")
     return given
