@@ -192,11 +192,14 @@ def _poetry_lock_in(c: Context, directory: Path) -> None:
 
 # --------------------------------------------------------------------------- tasks
 
+_HELP_NAME = "env name (default: env-name in [tool.lockstep])"
+_HELP_FRONTEND = "conda, mamba, micromamba or a path to one (default: first on PATH)"
+
 
 @task(
     help={
-        "name": "env name (default: env-name in [tool.lockstep])",
-        "frontend": "conda, mamba, micromamba or a path to one (default: first on PATH)",
+        "name": _HELP_NAME,
+        "frontend": _HELP_FRONTEND,
         "force": "replace an existing env of that name",
     }
 )
@@ -334,8 +337,8 @@ def _scratch_project(settings: Settings, pyproject_text: str, into: Path) -> Pat
 
 @task(
     help={
-        "name": "env name (default: env-name)",
-        "frontend": "conda, mamba or micromamba (default: first on PATH)",
+        "name": _HELP_NAME,
+        "frontend": _HELP_FRONTEND,
         "force": "delete an existing env first instead of keeping it until the new one is built",
     }
 )
@@ -357,8 +360,8 @@ def reproduce(c, name=None, frontend=None, force=False):
 
 @task(
     help={
-        "name": "env name (default: env-name)",
-        "frontend": "conda, mamba or micromamba for the env (default: first on PATH)",
+        "name": _HELP_NAME,
+        "frontend": _HELP_FRONTEND,
         "dry_run": "solve and report what would change; write and rebuild nothing",
     }
 )
@@ -410,8 +413,8 @@ def update(c, name=None, frontend=None, dry_run=False):
 
 @task(
     help={
-        "name": "env name (default: env-name)",
-        "frontend": "conda, mamba or micromamba (default: first on PATH)",
+        "name": _HELP_NAME,
+        "frontend": _HELP_FRONTEND,
         "allow_cpu": "exit 0 on a machine without a CUDA device",
         "json": "print the report as JSON",
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -29,3 +30,42 @@ def run(
         f"--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}"
     )
     return proc
+
+
+# Variables of the caller's shell that would leak an env, a config or a cache into a run.
+LEAKY_PREFIXES = ("CONDA_", "MAMBA_", "POETRY_", "PIP_", "VIRTUAL_ENV", "PYTHON")
+
+
+def isolated_env(state: Path, standin_bin: Path, index_url: str, root_var: str) -> dict[str, str]:
+    """Variables for a tool run: stand-ins first on PATH, every cache and config under ``state``.
+
+    The test venv's bin follows the stand-ins, so conda-lock, poetry and invoke resolve to the
+    tested ones; pip and Poetry see only the local index.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(LEAKY_PREFIXES)}
+    venv_bin = str(Path(sys.executable).parent)
+    env.update(
+        PATH=os.pathsep.join([str(standin_bin), venv_bin, env.get("PATH", "")]),
+        HOME=str(state / "home"),
+        XDG_CACHE_HOME=str(state / "xdg-cache"),
+        XDG_CONFIG_HOME=str(state / "xdg-config"),
+        XDG_DATA_HOME=str(state / "xdg-data"),
+        CONDA_EXE=str(standin_bin / "conda"),
+        POETRY_CACHE_DIR=str(state / "poetry-cache"),
+        POETRY_CONFIG_DIR=str(state / "poetry-config"),
+        POETRY_DATA_DIR=str(state / "poetry-data"),
+        POETRY_NO_INTERACTION="1",
+        # A keyring backend probing D-Bus can stall Poetry for seconds.
+        PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",
+        PIP_CACHE_DIR=str(state / "pip-cache"),
+        # The host's pip.conf points at other indexes; only the local one may be used.
+        PIP_CONFIG_FILE=os.devnull,
+        PIP_INDEX_URL=index_url,
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+        PYTHONNOUSERSITE="1",
+        # A native crash in a tool (rattler, say) then leaves a traceback in the failure message.
+        PYTHONFAULTHANDLER="1",
+    )
+    env[root_var] = str(state / "conda-root")
+    (state / "home").mkdir(parents=True, exist_ok=True)
+    return env

@@ -21,7 +21,7 @@ from pathlib import Path
 from .channel import CondaPackage, build_channel, default_packages, python_package
 from .condastandin.conda_standin import ROOT_VAR
 from .distinfo import SITE_PACKAGES
-from .helpers import run
+from .helpers import isolated_env, run
 
 REPO = Path(__file__).resolve().parents[2]
 # What the starter ships that the tasks and `make reproduce` need; src/ is copied as *.py only.
@@ -29,8 +29,6 @@ STARTER_FILES = ("tasks.py", "Makefile")
 STARTER_DIRS = ("scripts",)
 LOCK = "conda-linux-64.lock"
 POETRY_LOCK = "poetry.lock"
-# Variables of the caller's shell that would leak an env, a config or a cache into a run.
-_LEAKY_PREFIXES = ("CONDA_", "MAMBA_", "POETRY_", "PIP_", "VIRTUAL_ENV", "PYTHON")
 
 ENVIRONMENT_YML = """\
 # Conda side of the test project: the local channel only, so every solve is offline.
@@ -123,32 +121,13 @@ def tool_env(state: Path, standin_bin: Path, index_url: str) -> dict[str, str]:
     The same isolation as the integration_env fixture, for module-scoped fixtures and the
     benchmark, which cannot use a per-test fixture.
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_LEAKY_PREFIXES)}
-    venv_bin = str(Path(sys.executable).parent)
+    env = isolated_env(state, standin_bin, index_url, ROOT_VAR)
     env.update(
-        PATH=os.pathsep.join([str(standin_bin), venv_bin, env.get("PATH", "")]),
-        HOME=str(state / "home"),
         TMPDIR=str(state / "tmp"),
-        XDG_CACHE_HOME=str(state / "xdg-cache"),
-        XDG_CONFIG_HOME=str(state / "xdg-config"),
-        XDG_DATA_HOME=str(state / "xdg-data"),
-        CONDA_EXE=str(standin_bin / "conda"),
         # No GPU here: `conda env create` solves against the host, so declare a driver.
         CONDA_OVERRIDE_CUDA="12.9",
-        **{ROOT_VAR: str(state / "conda-root")},
-        POETRY_CACHE_DIR=str(state / "poetry-cache"),
-        POETRY_CONFIG_DIR=str(state / "poetry-config"),
-        POETRY_DATA_DIR=str(state / "poetry-data"),
-        POETRY_NO_INTERACTION="1",
-        PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",
-        PIP_CACHE_DIR=str(state / "pip-cache"),
-        PIP_CONFIG_FILE=os.devnull,
-        PIP_INDEX_URL=index_url,
-        PIP_DISABLE_PIP_VERSION_CHECK="1",
-        PYTHONNOUSERSITE="1",
         # Bytecode caches are Python's, not the tasks': without them "no file changed" is exact.
         PYTHONDONTWRITEBYTECODE="1",
-        PYTHONFAULTHANDLER="1",
     )
     for folder in ("home", "tmp"):
         (state / folder).mkdir(parents=True, exist_ok=True)

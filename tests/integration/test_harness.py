@@ -13,21 +13,11 @@ import pytest
 from .channel import add_packages, filelock_package
 from .distinfo import SITE_PACKAGES
 from .helpers import run
+from .project import VIRTUAL_PACKAGES_YML as VIRTUAL_PACKAGES
 from .pyindex import PackageIndex
 
 pytestmark = pytest.mark.integration
 
-VIRTUAL_PACKAGES = """\
-# Replaces conda-lock's defaults for linux-64 (values must be strings).
-subdirs:
-  linux-64:
-    packages:
-      __unix: "0"
-      __linux: "5.15"
-      __glibc: "2.35"
-      __archspec: "1 x86_64"
-      __cuda: "12.9"
-"""
 LOCK = "conda-linux-64.lock"
 
 
