@@ -159,7 +159,10 @@ def _solve(c: Context, settings: Settings, spec: EnvSpec, out_dir: Path) -> dict
         warn=True,
     )
     if result is not None and result.failed:
-        raise _fail("conda-lock could not solve environment.yml; no lock file was changed")
+        raise _fail(
+            "conda-lock could not solve environment.yml (its reason is above); "
+            "no lock file was changed"
+        )
     return {p: out_dir / Path(settings.lock_file(p)).name for p in settings.platforms}
 
 

@@ -158,7 +158,10 @@ def test_failed_solve_writes_nothing(project: Path, on_path) -> None:
     (project / "conda-linux-64.lock").write_text(LOCK_TEXT)
     before = _snapshot(project)
     shell = Shell({"conda-lock": lambda argv: Result(exited=1)})
-    with pytest.raises(Exit, match="conda-lock could not solve environment.yml; no lock file"):
+    with pytest.raises(
+        Exit,
+        match=r"conda-lock could not solve environment.yml \(its reason is above\); no lock file",
+    ):
         tasks.lock(shell)
     assert _snapshot(project) == before
 
