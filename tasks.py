@@ -21,15 +21,15 @@ ROOT = Path(__file__).resolve().parent
 # The package must import before any env exists (first-time setup runs from a bare Python).
 sys.path.insert(0, str(ROOT / "src"))
 
-import tomlkit  # noqa: E402
-
 from lockstep import commands  # noqa: E402
 from lockstep.errors import LockstepError  # noqa: E402
 from lockstep.explicit import ExplicitLock, parse_explicit, read_explicit  # noqa: E402
 from lockstep.frontend import Frontend, find_frontend, frontend_for_lock  # noqa: E402
 from lockstep.fsutil import atomic_write_text  # noqa: E402
 from lockstep.names import normalize  # noqa: E402
-from lockstep.pins import apply_pins, desired_pins, ensure_poetry_project, text_diff  # noqa: E402
+
+# lockstep.pins (and tomlkit under it) is imported by the tasks that edit pyproject.toml, so that
+# `invoke check` and `invoke --list` start without it.
 from lockstep.pypi import parse_poetry_lock  # noqa: E402
 from lockstep.report import diff_versions, format_report  # noqa: E402
 from lockstep.settings import Settings, load_settings, read_toml  # noqa: E402
@@ -175,6 +175,8 @@ def _pin_text(settings: Settings, pyproject_text: str, source: PinSource, poetry
         entries = [(e.name, e.version) for e in source.entries]
     else:
         entries = source
+    from lockstep.pins import apply_pins, desired_pins
+
     pins = desired_pins(
         entries,
         _spec(settings),
@@ -242,6 +244,10 @@ def lock(c, platform=None, frontend=None):
 @task(help={"name": "package name for a new [project] (default: the folder's name)"})
 def poetry_init(c, name=None):
     """Create or repair pyproject.toml for Poetry, Python range from environment.yml."""
+    import tomlkit
+
+    from lockstep.pins import ensure_poetry_project
+
     settings = _settings()
     python_range = python_constraint(_spec(settings))
     project_name = normalize(name or ROOT.name)
@@ -273,6 +279,8 @@ def poetry_init(c, name=None):
 )
 def pin(c, from_env=False, name=None, dry_run=False, no_lock=False):
     """Pin the versions conda installs (torch, ...) in pyproject.toml, then refresh poetry.lock."""
+    from lockstep.pins import text_diff
+
     settings = _settings(env_name=name)
     platform = _machine_platform() if from_env else settings.platforms[0]
     if from_env:
@@ -432,9 +440,6 @@ def verify_gpu(c, name=None, frontend=None, allow_cpu=False, json=False):  # noq
     )
 
 
-from lockstep.rename import RENAMED_FILES, plan_rename  # noqa: E402
-
-
 @task(
     help={
         "name": "your project's name, PEP 508 style (e.g. my-project); also the env name",
@@ -445,6 +450,9 @@ from lockstep.rename import RENAMED_FILES, plan_rename  # noqa: E402
 )
 def rename(c, name, env_name=None, description=None, dry_run=False):
     """Make the starter yours: project name and description, env name, README title."""
+    from lockstep.pins import text_diff
+    from lockstep.rename import RENAMED_FILES, plan_rename
+
     files = {
         p: (ROOT / p).read_text(encoding="utf-8") for p in RENAMED_FILES if (ROOT / p).is_file()
     }
