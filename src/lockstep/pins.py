@@ -23,7 +23,9 @@ _PEP440_RE = re.compile(
 )
 # conda packages that are never Python distributions, by prefix.
 _NOT_PYTHON_PREFIXES = ("lib", "_", "cuda-", "ca-certificates", "openssl", "ld_impl")
-# Tools of the env itself: Poetry must never resolve them into the project's lock.
+# Tools of the env itself. Naming them in environment.yml does not pin them (that would make
+# Poetry resolve itself into the project's lock); when poetry.lock holds them anyway (a test
+# group that runs Poetry, say) they are pinned like any other package, so both locks agree.
 TOOLING = frozenset({"pip", "poetry", "conda-lock", "setuptools", "wheel"})
 
 PIN_GROUP_COMMENT = "Written by `invoke pin` from the conda lock: do not edit by hand."
@@ -32,7 +34,7 @@ PIN_GROUP_COMMENT = "Written by `invoke pin` from the conda lock: do not edit by
 def _is_python_candidate(conda_name: str, overrides: Mapping[str, str]) -> bool:
     if conda_name in overrides:
         return bool(overrides[conda_name])
-    return not conda_name.startswith(_NOT_PYTHON_PREFIXES) and conda_name not in TOOLING
+    return not conda_name.startswith(_NOT_PYTHON_PREFIXES)
 
 
 def desired_pins(
@@ -44,8 +46,9 @@ def desired_pins(
 ) -> dict[str, str]:
     """PyPI name -> exact version for every conda package that Poetry must not replace.
 
-    A conda package is pinned when environment.yml names it, when poetry.lock also holds it (so
-    both locks agree on one version), or when settings list it in ``pin-extra``.
+    A conda package is pinned when poetry.lock also holds it (so both locks agree on one
+    version), when environment.yml names it (tooling excepted), or when settings list it in
+    ``pin-extra``.
     """
     overrides = dict(overrides or {})
     direct = {d.name for d in spec.dependencies} | set(extra)
@@ -55,9 +58,10 @@ def desired_pins(
         if not _is_python_candidate(conda_name, overrides):
             continue
         pypi = conda_to_pypi(conda_name, overrides)
-        if pypi is None or pypi in {normalize(t) for t in TOOLING}:
+        if pypi is None:
             continue
-        if (conda_name in direct or pypi in in_poetry) and _PEP440_RE.match(version):
+        named = conda_name in direct and conda_name not in TOOLING
+        if (named or pypi in in_poetry) and _PEP440_RE.match(version):
             pins[pypi] = version
     return dict(sorted(pins.items()))
 

@@ -241,11 +241,13 @@ def test_pin_writes_pins_and_relocks_in_a_scratch_copy(project: Path, on_path) -
     assert argv[2] != str(project)
     text = (project / "pyproject.toml").read_text()
     pins = tomllib.loads(text)["tool"]["poetry"]["group"]["conda"]
-    # filelock and typing-extensions: conda provides them and the repository's poetry.lock has them.
+    # filelock, poetry and typing-extensions: conda provides them and the repository's
+    # poetry.lock has them (poetry through the test group).
     assert pins == {
         "optional": True,
         "dependencies": {
             "filelock": "3.16.1",
+            "poetry": "2.1.1",
             "torch": "2.7.1",
             "torchaudio": "2.7.1",
             "torchvision": "0.22.0",
@@ -272,6 +274,7 @@ def test_pin_locks_again_when_poetry_brings_conda_packages(project: Path, on_pat
     pins = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["poetry"]["group"]
     assert set(pins["conda"]["dependencies"]) == {
         "filelock",
+        "poetry",
         "torch",
         "torchaudio",
         "torchvision",
