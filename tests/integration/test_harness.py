@@ -94,7 +94,9 @@ def test_conda_lock_honors_virtual_packages(tmp_path, conda_channel, integration
     no_cuda = VIRTUAL_PACKAGES.replace('      __cuda: "12.9"\n', "")
     (project / "virtual-packages.yml").write_text(no_cuda)
 
-    run(conda_lock_cmd(conda), project, integration_env, expect_rc=None)
+    done = run(conda_lock_cmd(conda), project, integration_env, expect_rc=None)
+    assert "__cuda >=12, for which no candidates were found" in done.stdout + done.stderr
+    assert not (project / LOCK).exists()
 
 
 def test_relock_sees_a_package_added_to_the_channel(

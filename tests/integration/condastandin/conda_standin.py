@@ -250,6 +250,13 @@ def _link_entry(record: rattler.RepoDataRecord) -> dict[str, Any]:
     }
 
 
+def _pypi_base_url() -> str:
+    """What conda lists as the base_url of pip-installed packages, computed, not written down."""
+    from pip._internal.models.index import PyPI
+
+    return PyPI.url
+
+
 def pip_entries(prefix: Path) -> list[dict[str, Any]]:
     """Python distributions that no conda package owns, listed as conda lists them (pypi)."""
     owned = {f for rec in installed_records(prefix) for f in map(str, rec.files)}
@@ -261,7 +268,7 @@ def pip_entries(prefix: Path) -> list[dict[str, Any]]:
         name = fields.get("Name", "").lower()
         entries.append(
             {
-                "base_url": "https://pypi.org/",
+                "base_url": _pypi_base_url(),
                 "build_number": 0,
                 "build_string": "pypi_0",
                 "channel": "pypi",
