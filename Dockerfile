@@ -36,11 +36,11 @@ RUN micromamba install --yes --name base --file /tmp/env.lock \
     && micromamba clean --all --yes \
     && rm /tmp/env.lock
 
-# PyPI side: poetry.lock minus what conda installed, with the three stdlib-only modules of the
+# PyPI side: poetry.lock minus what conda installed, with the stdlib-only modules of the
 # installer (copied alone, so editing the rest of src/ does not reach this layer).
 COPY --chown=mambauser:mambauser pyproject.toml poetry.lock ./
-COPY --chown=mambauser:mambauser src/lockstep/__init__.py src/lockstep/names.py \
-    src/lockstep/pypi.py /tmp/installer/lockstep/
+COPY --chown=mambauser:mambauser src/lockstep/__init__.py src/lockstep/errors.py \
+    src/lockstep/names.py src/lockstep/settings.py src/lockstep/pypi.py /tmp/installer/lockstep/
 RUN PYTHONPATH=/tmp/installer /opt/conda/bin/python -m lockstep.pypi install \
         --prefix /opt/conda --poetry-lock poetry.lock --pyproject pyproject.toml \
         --groups "$POETRY_GROUPS" --no-root \

@@ -26,11 +26,12 @@ from lockstep.errors import LockstepError  # noqa: E402
 from lockstep.explicit import ExplicitLock, parse_explicit, read_explicit  # noqa: E402
 from lockstep.frontend import Frontend, find_frontend, frontend_for_lock  # noqa: E402
 from lockstep.fsutil import atomic_write_text  # noqa: E402
-from lockstep.names import normalize  # noqa: E402
 
 # lockstep.pins (and tomlkit under it) is imported by the tasks that edit pyproject.toml, so that
 # `invoke check` and `invoke --list` start without it.
-from lockstep.pypi import parse_poetry_lock  # noqa: E402
+from lockstep.lockdiff import poetry_versions  # noqa: E402
+from lockstep.names import normalize  # noqa: E402
+from lockstep.pypi import read_poetry_lock  # noqa: E402
 from lockstep.report import diff_versions, format_report  # noqa: E402
 from lockstep.settings import Settings, load_settings, read_toml  # noqa: E402
 from lockstep.spec import EnvSpec, load_env_spec, python_constraint  # noqa: E402
@@ -133,12 +134,6 @@ def _read_lock(path: Path, platform: str | None = None) -> ExplicitLock:
         raise _fail(str(exc)) from None
 
 
-def _poetry_versions(path: Path) -> dict[str, str]:
-    if not path.exists():
-        return {}
-    return {n: p.version for n, p in parse_poetry_lock(read_toml(path)).items()}
-
-
 def _conda_versions(lock: ExplicitLock | None) -> dict[str, str]:
     return {e.name: e.version for e in lock.entries} if lock else {}
 
@@ -180,7 +175,7 @@ def _pin_text(settings: Settings, pyproject_text: str, source: PinSource, poetry
     pins = desired_pins(
         entries,
         _spec(settings),
-        _poetry_versions(poetry_lock),
+        poetry_versions(poetry_lock),
         settings.pypi_names,
         settings.pin_extra,
     )
@@ -386,7 +381,7 @@ def update(c, name=None, frontend=None, dry_run=False):
     old_lock = (
         parse_explicit(lock_path.read_text("utf-8"), str(lock_path)) if lock_path.exists() else None
     )
-    old_pypi = _poetry_versions(poetry_lock)
+    old_pypi = poetry_versions(poetry_lock)
     scratch = Path(tempfile.mkdtemp(prefix="lockstep-update-"))
     try:
         settings_here = settings.with_overrides(platforms=(platform,))
@@ -397,7 +392,7 @@ def update(c, name=None, frontend=None, dry_run=False):
         project = _scratch_project(settings, PYPROJECT.read_text("utf-8"), scratch / "project")
         _pin_and_lock(c, settings, new_lock, project)
         changes = diff_versions(_conda_versions(old_lock), _conda_versions(new_lock), "conda")
-        changes += diff_versions(old_pypi, _poetry_versions(project / "poetry.lock"), "pypi")
+        changes += diff_versions(old_pypi, poetry_versions(project / "poetry.lock"), "pypi")
         if dry_run:
             print(format_report(changes))
             return
@@ -518,7 +513,7 @@ def doctor(c, name=None, prefix=None, frontend=None, json=False):  # noqa: A002
     poetry_lock = ROOT / settings.poetry_lock_file
     try:
         pyproject = read_toml(PYPROJECT)
-        locked = read_toml(poetry_lock) if poetry_lock.exists() else None
+        locked = read_poetry_lock(poetry_lock, hashes=False) if poetry_lock.exists() else None
     except LockstepError as exc:
         raise _fail(str(exc)) from None
     report = examine(Path(prefix), lock, poetry_lock.name, locked, pyproject, settings.pin_group)

@@ -8,7 +8,6 @@ pre-commit. Every check returns findings; none raises for a problem it can descr
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,14 @@ from lockstep.explicit import ExplicitLock, read_explicit
 from lockstep.findings import Finding, error, warning
 from lockstep.names import conda_to_pypi, normalize
 from lockstep.pins import current_pins, desired_pins
-from lockstep.pypi import LockedPackage, PlanError, make_plan, parse_poetry_lock, root_requirements
+from lockstep.pypi import (
+    LockedPackage,
+    PlanError,
+    make_plan,
+    parse_poetry_lock,
+    read_poetry_lock,
+    root_requirements,
+)
 from lockstep.settings import Settings, read_toml
 from lockstep.spec import EnvSpec, MatchSpec, load_env_spec, load_yaml
 
@@ -33,7 +39,6 @@ _CONDA_CUDA_PREFIXES = ("cuda-", "libcu", "libnv", "cudnn", "nccl", "libcudnn", 
 _CUDA_DEPENDENTS = ("pytorch-gpu", "cudnn", "nccl", "cupy", "cuda-toolkit", "cuda-runtime")
 _NUMBER = re.compile(r"\d+(?:\.\d+)*")
 # The `files = [...]` hash lists of poetry.lock: nine tenths of the text, unused by the checks.
-_LOCK_FILES = re.compile(r"^files = \[\n(?:.*\n)*?\]\n", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -428,15 +433,8 @@ def _optional(load: Any, path: Path) -> tuple[Any, list[Finding]]:
         return None, [error("unreadable", path.name, str(exc), "fix the file")]
 
 
-def read_poetry_lock(path: Path) -> dict[str, Any]:
-    """poetry.lock without its hash lists: tomllib reads it in a tenth of the time."""
-    try:
-        text = path.read_text(encoding="utf-8")
-        return tomllib.loads(_LOCK_FILES.sub("", text))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise LockstepError(
-            f"{path}: cannot read: {exc}; regenerate it with `poetry lock`"
-        ) from None
+def _read_poetry_lock_fast(path: Path) -> dict[str, Any]:
+    return read_poetry_lock(path, hashes=False)
 
 
 def read_inputs(root: Path, settings: Settings) -> tuple[Inputs, list[Finding]]:
@@ -449,7 +447,7 @@ def read_inputs(root: Path, settings: Settings) -> tuple[Inputs, list[Finding]]:
     found += more
     lock_path = root / settings.poetry_lock_file
     poetry_lock, more = (
-        _optional(read_poetry_lock, lock_path) if lock_path.is_file() else (None, [])
+        _optional(_read_poetry_lock_fast, lock_path) if lock_path.is_file() else (None, [])
     )
     found += more
     inputs = Inputs(

@@ -8,12 +8,11 @@ empty, so the first lock reports every package as added. Standard library only.
 from __future__ import annotations
 
 import argparse
-import tomllib
 from pathlib import Path
 
 from lockstep.errors import LockstepError
 from lockstep.explicit import parse_explicit
-from lockstep.pypi import parse_poetry_lock
+from lockstep.pypi import parse_poetry_lock, read_poetry_lock
 from lockstep.report import Change, diff_versions, format_report
 
 POETRY_LOCK = "poetry.lock"
@@ -32,10 +31,7 @@ def poetry_versions(path: Path) -> dict[str, str]:
     """name -> version of a poetry.lock; {} when the file does not exist."""
     if not path.is_file():
         return {}
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise LockstepError(f"{path}: invalid TOML: {exc}") from None
+    data = read_poetry_lock(path, hashes=False)
     return {name: p.version for name, p in parse_poetry_lock(data).items()}
 
 

@@ -24,13 +24,16 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from lockstep.errors import LockstepError
 from lockstep.names import normalize, requirement_name
+from lockstep.settings import read_toml
 
 _DIST_DIR_RE = re.compile(r"site-packages/([^/]+)\.(?:dist-info|egg-info)(?:/|$)")
 
 
-class PlanError(Exception):
+class PlanError(LockstepError):
     """poetry.lock or pyproject.toml cannot be turned into an install plan."""
 
 
@@ -59,14 +62,25 @@ class Plan:
     other_groups: list[str] = field(default_factory=list)
 
 
-def _load_toml(path: Path) -> dict:
+# The hash lists of poetry.lock: most of its bytes, and needed only to install.
+_FILES_RE = re.compile(r"^files = \[\n(?:.*\n)*?\]\n", re.MULTILINE)
+
+
+def read_poetry_lock(path: Path, hashes: bool = True) -> dict[str, Any]:
+    """Parse poetry.lock; without ``hashes`` its files lists are skipped (tomllib is 10x faster).
+
+    Errors name the file and the line, counted in the file as it is.
+    """
+    if hashes:
+        return read_toml(path)
     try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
+        text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise PlanError(f"{path}: file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise PlanError(f"{path}: invalid TOML: {exc}") from None
+        return read_toml(path)
+    try:
+        return tomllib.loads(_FILES_RE.sub("", text))
+    except tomllib.TOMLDecodeError:
+        return read_toml(path)  # the error again, with the line numbers of the whole file
 
 
 def _dependency_table(value: object) -> dict[str, object]:
@@ -260,10 +274,9 @@ def default_groups(pyproject: Mapping[str, object], exclude: str) -> list[str]:
     return ["main", *sorted(set(declared) - optional - {exclude})]
 
 
-def build_plan(args: argparse.Namespace) -> tuple[Plan, list[str]]:
+def build_plan(args: argparse.Namespace, pyproject: Mapping[str, Any]) -> tuple[Plan, list[str]]:
     """Plan of the CLI arguments."""
-    pyproject = _load_toml(Path(args.pyproject))
-    packages = parse_poetry_lock(_load_toml(Path(args.poetry_lock)))
+    packages = parse_poetry_lock(read_poetry_lock(Path(args.poetry_lock)))
     groups = args.groups.split(",") if args.groups else default_groups(pyproject, args.pin_group)
     provided = conda_provided_distributions(Path(args.prefix))
     plan = make_plan(packages, root_requirements(pyproject, groups), groups, provided)
@@ -290,9 +303,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-root", action="store_true", help="do not install the project")
     args = parser.parse_args(argv)
     try:
-        plan, groups = build_plan(args)
+        pyproject = read_toml(Path(args.pyproject))
+        plan, groups = build_plan(args, pyproject)
         lines = [requirement_line(p, groups) for p in plan.install]
-    except PlanError as exc:
+    except LockstepError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if args.action == "plan":
@@ -326,7 +340,6 @@ def main(argv: list[str] | None = None) -> int:
         f"{', '.join(skipped) or 'none'}",
         flush=True,
     )
-    pyproject = _load_toml(Path(args.pyproject))
     package_mode = pyproject.get("tool", {}).get("poetry", {}).get("package-mode", True)
     if package_mode and not args.no_root:
         try:
