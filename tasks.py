@@ -283,7 +283,10 @@ def pin(c, from_env=False, name=None, dry_run=False, no_lock=False):
         prefix = _env_prefixes(c, fe).get(settings.env_name)
         if prefix is None:
             raise _fail(f"env '{settings.env_name}' not found; create it with `invoke reproduce`")
-        source: PinSource = _installed_packages(Path(prefix))
+        from lockstep.doctor import read_conda_meta
+
+        records = read_conda_meta(Path(prefix)).values()
+        source: PinSource = [(r.name, r.version) for r in records]
     else:
         source = _read_lock(ROOT / settings.lock_file(platform))
     poetry_lock = ROOT / settings.poetry_lock_file
@@ -304,15 +307,6 @@ def pin(c, from_env=False, name=None, dry_run=False, no_lock=False):
         _pin_and_lock(c, settings, source, project)
         atomic_write_text(PYPROJECT, (project / "pyproject.toml").read_text(encoding="utf-8"))
         atomic_write_text(poetry_lock, (project / "poetry.lock").read_text(encoding="utf-8"))
-
-
-def _installed_packages(prefix: Path) -> list[tuple[str, str]]:
-    records = sorted((prefix / "conda-meta").glob("*.json"))
-    packages = []
-    for record in records:
-        data = json.loads(record.read_text(encoding="utf-8"))
-        packages.append((data["name"], data["version"]))
-    return packages
 
 
 def _pin_and_lock(c: Context, settings: Settings, source: PinSource, project: Path) -> None:

@@ -22,6 +22,7 @@ from lockstep.pins import current_pins, desired_pins
 from lockstep.pypi import (
     LockedPackage,
     PlanError,
+    default_groups,
     make_plan,
     parse_poetry_lock,
     read_poetry_lock,
@@ -87,12 +88,6 @@ def conda_pypi_versions(lock: ExplicitLock, overrides: Mapping[str, str]) -> dic
 def conda_has_cuda(lock: ExplicitLock) -> bool:
     """True when the conda lock installs CUDA libraries."""
     return any(e.name.startswith(_CONDA_CUDA_PREFIXES) for e in lock.entries)
-
-
-def install_groups(packages: Mapping[str, LockedPackage], pin_group: str) -> list[str]:
-    """The groups `python -m lockstep.pypi install` installs: all but the pin group."""
-    groups = sorted({g for p in packages.values() for g in p.groups} - {pin_group})
-    return groups or ["main"]
 
 
 def _cuda_floor(spec: MatchSpec | None) -> tuple[int, ...] | None:
@@ -367,7 +362,7 @@ def _duplicate_wheels(
     conda: Mapping[str, str],
 ) -> list[Finding]:
     settings = inputs.settings
-    groups = install_groups(packages, settings.pin_group)
+    groups = default_groups(inputs.pyproject, settings.pin_group)
     try:
         plan = make_plan(packages, root_requirements(inputs.pyproject, groups), groups, conda)
     except PlanError as exc:

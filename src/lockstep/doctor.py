@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lockstep.check import install_groups
 from lockstep.envvars import state_path
 from lockstep.explicit import ExplicitLock
 from lockstep.findings import Finding, error, warning
@@ -26,6 +25,7 @@ from lockstep.names import normalize
 from lockstep.pypi import (
     PlanError,
     conda_provided_distributions,
+    default_groups,
     env_python,
     make_plan,
     parse_poetry_lock,
@@ -246,7 +246,7 @@ def pypi_findings(
 ) -> list[Finding]:
     """The non-conda distributions against exactly what `lockstep.pypi install` installs."""
     packages = parse_poetry_lock(poetry_lock)
-    groups = install_groups(packages, pin_group)
+    groups = default_groups(pyproject, pin_group)
     try:
         plan = make_plan(packages, root_requirements(pyproject, groups), groups, provided)
     except PlanError as exc:

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,17 +97,13 @@ def _dependency_table(value: object) -> dict[str, object]:
     return {}
 
 
-def _markers(raw: object, groups: Iterable[str]) -> str | None:
-    if raw is None:
-        return None
+def _markers(raw: object, groups: Sequence[str]) -> str | None:
+    """The environment marker under which the selected ``groups`` need a package."""
     if isinstance(raw, str):
         return raw
-    if isinstance(raw, dict):
-        chosen = [raw[g] for g in groups if g in raw]
-        if len(chosen) != len([g for g in groups]):
-            return None  # some selected group needs it unconditionally
-        return " or ".join(f"({m})" for m in chosen) if chosen else None
-    return None
+    if not isinstance(raw, dict) or any(g not in raw for g in groups):
+        return None  # no marker, or some selected group needs it unconditionally
+    return " or ".join(f"({raw[g]})" for g in groups) or None
 
 
 def parse_poetry_lock(data: Mapping[str, object]) -> dict[str, LockedPackage]:
@@ -194,9 +190,7 @@ def make_plan(
             if table.get("optional") and dep not in wanted_optional:
                 continue
             todo.append((dep, set(table.get("extras", []))))  # type: ignore[arg-type]
-    for name in sorted(reached):
-        package = packages[name]
-        plan.install.append(package)
+    plan.install = [packages[name] for name in sorted(reached)]
     in_selected = {n for n, p in packages.items() if set(p.groups) & set(selected)}
     plan.only_needed_by_conda = sorted(in_selected - set(reached) - provided)
     plan.other_groups = sorted(set(packages) - in_selected - provided)
