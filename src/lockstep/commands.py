@@ -21,11 +21,6 @@ def env_create(fe: Frontend, name: str, environment_file: str) -> list[str]:
     return [fe.path, "env", "create", "--yes", "--name", name, "--file", environment_file]
 
 
-def env_remove(fe: Frontend, name: str) -> list[str]:
-    """Delete an env by name."""
-    return [fe.path, "env", "remove", "--yes", "--name", name]
-
-
 def run_in_env(fe: Frontend, name: str, command: Sequence[str]) -> list[str]:
     """Run a command inside the named env, output streamed."""
     live = ["--no-capture-output"] if fe.kind == "conda" else []
