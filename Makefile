@@ -1,17 +1,21 @@
 # Lockstep lifecycle. `make` lists the targets. Each lifecycle target calls the invoke task of the
-# same name; reproduce needs only a conda frontend and the lock files; test, lint and
-# docker-build run their tools directly.
+# same name through the tooling venv (.venv, built once from poetry.lock with hashes);
+# reproduce needs only a conda frontend, a Python 3.11+ and the lock files (scripts/env-engine.sh);
+# test, lint and docker-build run their tools directly.
 .DEFAULT_GOAL := help
 SHELL := /bin/sh
+# No built-in rules: `make reproduce` in a folder without this Makefile must fail, not "build"
+# reproduce from a reproduce.sh there.
+MAKEFLAGS += --no-builtin-rules
+.SUFFIXES:
 
 ENV_NAME ?= lockstep
 FRONTEND ?=
-PLATFORM ?= linux-64
-CONDA_LOCK ?= conda-$(PLATFORM).lock
-POETRY_LOCK ?= poetry.lock
-INVOKE ?= invoke
+# LOCKED=1: reproduce refuses to make a conda lock when there is none (CI, images, clusters).
+LOCKED ?=
 PYTHON ?= python3
 VENV ?= .venv
+INVOKE ?= $(VENV)/bin/python -m invoke
 # make rename NEW_NAME=my-project; make docker-build IMAGE=my-project:dev
 NEW_NAME ?=
 IMAGE ?= $(ENV_NAME)
@@ -19,42 +23,42 @@ IMAGE ?= $(ENV_NAME)
 export PYTHONNOUSERSITE := 1
 # Values reach recipes through the environment ("$$NAME"), never pasted into the shell text, so a
 # name with spaces or quotes is refused by the tasks instead of being run.
-export ENV_NAME FRONTEND CONDA_LOCK POETRY_LOCK PYTHON VENV NEW_NAME IMAGE
+export ENV_NAME FRONTEND LOCKED PYTHON VENV NEW_NAME IMAGE
 
 .PHONY: help  ## list the targets
 help:
 	@grep -E '^\.PHONY: [a-z-]+ +## ' $(MAKEFILE_LIST) | sed -E 's/^\.PHONY: ([a-z-]+) +## (.*)/  \1\t\2/' | expand -t 16
 
 .PHONY: env-create  ## create the conda env from environment.yml (first-time setup)
-env-create:
+env-create: $(VENV)/.installed
 	$(INVOKE) env-create --name "$$ENV_NAME" --frontend "$${FRONTEND:-auto}"
 
 .PHONY: lock  ## solve environment.yml into conda-linux-64.lock with conda-lock
-lock:
+lock: $(VENV)/.installed
 	$(INVOKE) lock
 
 .PHONY: poetry-init  ## set up pyproject.toml for Poetry with environment.yml's Python
-poetry-init:
+poetry-init: $(VENV)/.installed
 	$(INVOKE) poetry-init
 
 .PHONY: pin  ## pin conda's versions (torch, ...) in pyproject.toml and refresh poetry.lock
-pin:
+pin: $(VENV)/.installed
 	$(INVOKE) pin
 
 .PHONY: reproduce  ## recreate the exact env from the lock files (needs only conda/mamba)
 reproduce:
-	sh scripts/reproduce.sh "$$FRONTEND" "$$ENV_NAME" "$$CONDA_LOCK" "$$POETRY_LOCK"
+	sh scripts/env-engine.sh reproduce --name "$$ENV_NAME" --frontend "$$FRONTEND" $(if $(LOCKED),--locked)
 
 .PHONY: update  ## re-lock, rebuild the env, refresh Poetry's side, report what changed
-update:
+update: $(VENV)/.installed
 	$(INVOKE) update --name "$$ENV_NAME" --frontend "$${FRONTEND:-auto}"
 
 .PHONY: verify-gpu  ## run the PyTorch CUDA sanity check inside the env
-verify-gpu:
+verify-gpu: $(VENV)/.installed
 	$(INVOKE) verify-gpu --name "$$ENV_NAME" --frontend "$${FRONTEND:-auto}"
 
 .PHONY: rename  ## make the starter yours: make rename NEW_NAME=my-project
-rename:
+rename: $(VENV)/.installed
 	$(INVOKE) rename --name "$$NEW_NAME"
 
 .PHONY: docker-build  ## build the image from the lock files (needs docker and conda-linux-64.lock)
@@ -66,17 +70,18 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check . && $(VENV)/bin/python -m pytest -q -rs -p no:cacheprovider tests/unit/test_lint_files.py
 
 .PHONY: check  ## static checks: stale locks, conda/Poetry conflicts, risky spec (no solve)
-check:
+check: $(VENV)/.installed
 	$(INVOKE) check
 
 .PHONY: doctor  ## compare the installed env with both locks (who installed what, duplicates)
-doctor:
+doctor: $(VENV)/.installed
 	$(INVOKE) doctor --name "$$ENV_NAME" --frontend "$${FRONTEND:-auto}"
 
 .PHONY: test  ## set up .venv from poetry.lock and run every test
 test: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest
 
-$(VENV)/.installed: poetry.lock pyproject.toml
+# The script decides whether the venv is current (its stamp against poetry.lock and pyproject.toml).
+.PHONY: $(VENV)/.installed
+$(VENV)/.installed:
 	sh scripts/bootstrap-venv.sh "$$PYTHON" "$$VENV"
-	touch $@

@@ -7,8 +7,6 @@ echoes each, and prints. Settings: task argument > [tool.lockstep] in pyproject.
 
 from __future__ import annotations
 
-import json
-import platform as _platform
 import shlex
 import shutil
 import sys
@@ -16,14 +14,15 @@ import tempfile
 from pathlib import Path
 
 from invoke import Collection, Context, Exit, task
+from invoke.exceptions import CommandTimedOut
 
 ROOT = Path(__file__).resolve().parent
 # The package must import before any env exists (first-time setup runs from a bare Python).
 sys.path.insert(0, str(ROOT / "src"))
 
-from lockstep import commands  # noqa: E402
+from lockstep import commands, envs  # noqa: E402
 from lockstep.errors import LockstepError  # noqa: E402
-from lockstep.explicit import ExplicitLock, parse_explicit, read_explicit  # noqa: E402
+from lockstep.explicit import ExplicitLock, read_explicit  # noqa: E402
 from lockstep.frontend import Frontend, find_frontend, frontend_for_lock  # noqa: E402
 from lockstep.fsutil import atomic_write_text  # noqa: E402
 
@@ -37,15 +36,6 @@ from lockstep.settings import Settings, load_settings, read_toml  # noqa: E402
 from lockstep.spec import EnvSpec, load_env_spec, python_constraint  # noqa: E402
 
 PYPROJECT = ROOT / "pyproject.toml"
-# Absolute, so that the tasks work from any folder below the project (invoke finds tasks.py).
-_SCRIPT = str(ROOT / commands.REPRODUCE_SCRIPT)
-_MACHINE_PLATFORMS = {
-    ("Linux", "x86_64"): "linux-64",
-    ("Linux", "aarch64"): "linux-aarch64",
-    ("Linux", "ppc64le"): "linux-ppc64le",
-    ("Darwin", "arm64"): "osx-arm64",
-    ("Darwin", "x86_64"): "osx-64",
-}
 
 # --------------------------------------------------------------------------- helpers
 
@@ -71,8 +61,18 @@ def _run(c: Context, command: list[str], env: dict[str, str] | None = None, **kw
 
 
 def _query(c: Context, command: list[str]) -> str:
-    """A read-only command whose output the task needs: runs even under --dry."""
-    result = c.run(shlex.join(command), hide=True, warn=True, dry=False)
+    """A read-only command whose output the task needs: runs even under --dry, and a hung one
+    is stopped ($LOCKSTEP_QUERY_TIMEOUT)."""
+    try:
+        limit = envs.query_timeout()
+        result = c.run(shlex.join(command), hide=True, warn=True, dry=False, timeout=limit)
+    except CommandTimedOut:
+        raise _fail(
+            f"`{shlex.join(command)}` did not answer in {limit:g} s; the frontend hangs: fix it, "
+            f"or raise {envs.QUERY_TIMEOUT_VAR}; nothing was changed"
+        ) from None
+    except LockstepError as exc:
+        raise _fail(str(exc)) from None
     if result is None or result.failed:
         detail = (result.stderr or result.stdout).strip() if result else ""
         raise _fail(f"`{shlex.join(command)}` failed: {detail.splitlines()[-1:] or ''}")
@@ -103,13 +103,23 @@ def _lock_frontend(c: Context, settings: Settings) -> Frontend:
 
 
 def _machine_platform() -> str:
-    return _MACHINE_PLATFORMS.get((_platform.system(), _platform.machine()), "unknown")
+    return envs.machine_platform()
 
 
-def _env_prefixes(c: Context, fe: Frontend) -> dict[str, str]:
-    """Env name -> prefix, for the envs the frontend knows."""
-    envs = json.loads(_query(c, commands.env_list(fe)) or "{}").get("envs", [])
-    return {Path(p).name: p for p in envs}
+def _env_prefix(c: Context, fe: Frontend, name: str) -> Path | None:
+    """The prefix of the env called ``name``, by its real name (lockstep.envs), or None."""
+    try:
+        listing = envs.parse_listing(
+            _query(c, commands.info(fe)), _query(c, commands.env_list(fe)), fe
+        )
+    except LockstepError as exc:
+        raise _fail(str(exc)) from None
+    return listing.prefix_of(name)
+
+
+def _engine(c: Context, command: list[str]) -> None:
+    """Run the env engine (lockstep.engine): the package on its path, its exit code kept."""
+    _run(c, command, env={"PYTHONPATH": str(ROOT / "src")})
 
 
 def _spec(settings: Settings) -> EnvSpec:
@@ -205,15 +215,39 @@ _HELP_FRONTEND = "conda, mamba, micromamba or a path to one (default: first on P
 )
 def env_create(c, name=None, frontend=None, force=False):
     """Create the conda env from environment.yml (first-time setup; solves)."""
-    settings = _settings(env_name=name, frontend=frontend)
+    settings = _settings(env_name=name or None, frontend=frontend or None)
     spec = _spec(settings)
+    if spec.pip:
+        _check_spec_for_lock(spec)
     fe = _frontend(settings)
-    if settings.env_name in _env_prefixes(c, fe) and not force:
-        raise _fail(
-            f"env '{settings.env_name}' already exists; keep it, use `invoke reproduce` to rebuild "
-            "it from the locks, or pass --force to replace it"
-        )
-    _run(c, commands.env_create(fe, settings.env_name, spec.path))
+    virtual = _virtual_packages(settings, _machine_platform())
+    command = commands.engine_create(
+        sys.executable,
+        str(ROOT),
+        fe,
+        settings.env_name,
+        spec.channels,
+        spec.specs,
+        {"PYTHONNOUSERSITE": "1", **spec.variables},
+        virtual,
+        force,
+    )
+    _engine(c, command)
+
+
+def _virtual_packages(settings: Settings, platform: str) -> dict[str, str]:
+    """virtual-packages.yml's packages for ``platform`` (conda reads them only as overrides)."""
+    from lockstep.spec import load_yaml
+
+    path = ROOT / settings.virtual_packages_file
+    if not path.is_file():
+        return {}
+    try:
+        data = load_yaml(path) or {}
+    except LockstepError as exc:
+        raise _fail(str(exc)) from None
+    packages = ((data.get("subdirs") or {}).get(platform) or {}).get("packages") or {}
+    return {str(k): str(v) for k, v in packages.items()}
 
 
 @task(
@@ -280,7 +314,7 @@ def pin(c, from_env=False, name=None, dry_run=False, no_lock=False):
     platform = _machine_platform() if from_env else settings.platforms[0]
     if from_env:
         fe = _frontend(settings)
-        prefix = _env_prefixes(c, fe).get(settings.env_name)
+        prefix = _env_prefix(c, fe, settings.env_name)
         if prefix is None:
             raise _fail(f"env '{settings.env_name}' not found; create it with `invoke reproduce`")
         from lockstep.doctor import read_conda_meta
@@ -340,22 +374,31 @@ def _scratch_project(settings: Settings, pyproject_text: str, into: Path) -> Pat
         "name": _HELP_NAME,
         "frontend": _HELP_FRONTEND,
         "force": "delete an existing env first instead of keeping it until the new one is built",
+        "locked": "refuse when there is no conda lock, instead of locking first (CI, images)",
     }
 )
-def reproduce(c, name=None, frontend=None, force=False):
-    """Recreate the exact env from conda-<platform>.lock and poetry.lock (no solve)."""
-    settings = _settings(env_name=name, frontend=frontend)
-    platform = _machine_platform()
-    lock_path = ROOT / settings.lock_file(platform)
-    _read_lock(lock_path, platform)
-    poetry_lock = ROOT / settings.poetry_lock_file
-    if not poetry_lock.exists():
-        raise _fail(f"{poetry_lock.name} not found; create it with `poetry lock`")
+def reproduce(c, name=None, frontend=None, force=False, locked=False):
+    """Recreate the exact env from conda-<platform>.lock and poetry.lock (no solve).
+
+    With no conda lock yet (a fresh clone), locks and pins first, then builds; --locked refuses.
+    """
+    settings = _settings(env_name=name or None, frontend=frontend or None)
     fe = _frontend(settings)
-    command = commands.reproduce(
-        fe, settings.env_name, str(lock_path), str(poetry_lock), force, _SCRIPT
+    lock_path = ROOT / settings.lock_file(_machine_platform())
+    if not lock_path.exists() and not locked:
+        print(f"lockstep: no {lock_path.name} yet: locking environment.yml, then pinning")
+        lock(c, frontend=frontend)
+        pin(c)
+        made = True
+    else:
+        made = False
+    command = commands.engine_reproduce(
+        sys.executable, str(ROOT), fe, settings.env_name, force=force, locked=locked
     )
-    _run(c, command)
+    _engine(c, command)
+    if made and not c.config.run.dry:
+        files = f"{lock_path.name}, pyproject.toml and {settings.poetry_lock_file}"
+        print(f"lockstep: first locks made: commit {files}")
 
 
 @task(
@@ -367,17 +410,19 @@ def reproduce(c, name=None, frontend=None, force=False):
 )
 def update(c, name=None, frontend=None, dry_run=False):
     """Re-lock, rebuild the env from the new lock, refresh Poetry's side, report what changed."""
-    settings = _settings(env_name=name, frontend=frontend)
+    settings = _settings(env_name=name or None, frontend=frontend or None)
     spec = _spec(settings)
     platform = _machine_platform()
     lock_path = ROOT / settings.lock_file(platform)
     poetry_lock = ROOT / settings.poetry_lock_file
-    old_lock = (
-        parse_explicit(lock_path.read_text("utf-8"), str(lock_path)) if lock_path.exists() else None
-    )
+    fe = _frontend(settings)
+    if not dry_run:
+        # An update killed half-way is undone first, so what is read below is what was there.
+        _engine(c, commands.engine_recover(sys.executable, str(ROOT), fe, settings.env_name))
+    old_lock = _read_lock(lock_path) if lock_path.exists() else None
     old_pypi = poetry_versions(poetry_lock)
-    scratch = Path(tempfile.mkdtemp(prefix="lockstep-update-"))
-    try:
+    with tempfile.TemporaryDirectory(prefix="lockstep-update-") as tmp:
+        scratch = Path(tmp)
         settings_here = settings.with_overrides(platforms=(platform,))
         new_lock_path = _solve(c, settings_here, spec, scratch)[platform]
         if c.config.run.dry:
@@ -390,25 +435,25 @@ def update(c, name=None, frontend=None, dry_run=False):
         if dry_run:
             print(format_report(changes))
             return
-        fe = _frontend(settings)
-        _run(
-            c,
-            commands.reproduce(
-                fe,
-                settings.env_name,
-                str(new_lock_path),
-                str(project / "poetry.lock"),
-                False,
-                _SCRIPT,
-            ),
-            env={"LOCKSTEP_PYPROJECT": str(project / "pyproject.toml")},
+        # The engine rebuilds the env from the new locks and writes the three files with it:
+        # all of it, or (any failure, any signal) none of it.
+        new_pyproject, new_poetry_lock = project / "pyproject.toml", project / "poetry.lock"
+        command = commands.engine_reproduce(
+            sys.executable,
+            str(ROOT),
+            fe,
+            settings.env_name,
+            conda_lock=str(new_lock_path),
+            poetry_lock=str(new_poetry_lock),
+            pyproject=str(new_pyproject),
+            commit=[
+                (str(lock_path), str(new_lock_path)),
+                (str(PYPROJECT), str(new_pyproject)),
+                (str(poetry_lock), str(new_poetry_lock)),
+            ],
         )
-        atomic_write_text(lock_path, new_lock_path.read_text("utf-8"))
-        atomic_write_text(PYPROJECT, (project / "pyproject.toml").read_text("utf-8"))
-        atomic_write_text(poetry_lock, (project / "poetry.lock").read_text("utf-8"))
+        _engine(c, command)
         print(format_report(changes))
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 @task(
@@ -497,7 +542,7 @@ def doctor(c, name=None, prefix=None, frontend=None, json=False):  # noqa: A002
 
     settings = _settings(env_name=name, frontend=frontend)
     if prefix is None:
-        prefix = _env_prefixes(c, _frontend(settings)).get(settings.env_name)
+        prefix = _env_prefix(c, _frontend(settings), settings.env_name)
         if prefix is None:
             raise _fail(f"env '{settings.env_name}' not found; create it with `invoke reproduce`")
     if not (Path(prefix) / "conda-meta").is_dir():

@@ -3,11 +3,18 @@
 # resolver. Uses the same installer as reproduce (python -m lockstep.pypi), so `make test` needs
 # only python3 and make.
 #
+# Reused while VENV/.installed is newer than poetry.lock and pyproject.toml (make's rule of the
+# same name, and the first run of `make reproduce`, both call this script).
+#
 # usage: bootstrap-venv.sh PYTHON VENV
 set -eu
 python=${1:-python3}
 venv=${2:-.venv}
 here=$(cd "$(dirname "$0")/.." && pwd)
+stamp="$venv/.installed"
+if [ -f "$stamp" ] && [ "$stamp" -nt "$here/poetry.lock" ] && [ "$stamp" -nt "$here/pyproject.toml" ]; then
+  exit 0
+fi
 
 command -v "$python" >/dev/null 2>&1 || { echo "bootstrap: '$python' not found; install Python 3.11" >&2; exit 1; }
 "$python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || {
@@ -18,3 +25,4 @@ command -v "$python" >/dev/null 2>&1 || { echo "bootstrap: '$python' not found; 
 PYTHONPATH="$here/src" "$venv/bin/python" -m lockstep.pypi install \
   --prefix "$venv" --poetry-lock "$here/poetry.lock" --pyproject "$here/pyproject.toml" \
   --project-dir "$here"
+touch "$stamp"

@@ -2,23 +2,104 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from lockstep.frontend import Frontend
 
-REPRODUCE_SCRIPT = "scripts/reproduce.sh"
+ENGINE_MODULE = "lockstep.engine"
+
+
+def info(fe: Frontend) -> list[str]:
+    """Where envs go and where the root is, as JSON."""
+    return [fe.path, "info", "--json"]
 
 
 def env_list(fe: Frontend) -> list[str]:
-    """Envs known to the frontend, as JSON."""
+    """Every env the frontend knows, as JSON."""
     return [fe.path, "env", "list", "--json"]
 
 
-def env_create(fe: Frontend, name: str, environment_file: str) -> list[str]:
-    """First-time env from environment.yml (a solve)."""
-    if fe.is_micromamba:
-        return [fe.path, "create", "--yes", "--name", name, "--file", environment_file]
-    return [fe.path, "env", "create", "--yes", "--name", name, "--file", environment_file]
+def create_from_lock(fe: Frontend, prefix: str, lock_file: str) -> list[str]:
+    """An explicit lock into a new env at ``prefix`` (no solve)."""
+    return [fe.path, "create", "--yes", "--prefix", prefix, "--file", lock_file]
+
+
+def create_from_specs(
+    fe: Frontend, prefix: str, channels: Sequence[str], specs: Sequence[str], dry_run: bool = False
+) -> list[str]:
+    """A solve of ``specs`` from exactly ``channels`` (``nodefaults`` is no channel: conda 26.7
+    passes environment.yml's channels to the solver as they are, and fails on it)."""
+    command = [fe.path, "create", "--yes", "--prefix", prefix]
+    if dry_run:
+        command += ["--dry-run", "--json"]
+    command.append("--override-channels")
+    for channel in channels:
+        if channel != "nodefaults":
+            command += ["--channel", channel]
+    return [*command, *specs]
+
+
+def engine(python: str, action: str, project_dir: str, *options: str) -> list[str]:
+    """The env engine (lockstep.engine) that `make reproduce` runs too: one implementation."""
+    return [python, "-s", "-m", ENGINE_MODULE, action, "--project-dir", project_dir, *options]
+
+
+def engine_reproduce(
+    python: str,
+    project_dir: str,
+    fe: Frontend,
+    name: str,
+    *,
+    force: bool = False,
+    locked: bool = False,
+    conda_lock: str | None = None,
+    poetry_lock: str | None = None,
+    pyproject: str | None = None,
+    commit: Sequence[tuple[str, str]] = (),
+) -> list[str]:
+    """Rebuild the env from the locks; ``commit`` files are written with it, all or none."""
+    options = ["--name", name, "--frontend", fe.path]
+    for flag, value in (
+        ("--conda-lock", conda_lock),
+        ("--poetry-lock", poetry_lock),
+        ("--pyproject", pyproject),
+    ):
+        if value:
+            options += [flag, value]
+    options += ["--force"] if force else []
+    options += ["--locked"] if locked else []
+    for dest, source in commit:
+        options += ["--commit", f"{dest}={source}"]
+    return engine(python, "reproduce", project_dir, *options)
+
+
+def engine_create(
+    python: str,
+    project_dir: str,
+    fe: Frontend,
+    name: str,
+    channels: Sequence[str],
+    specs: Sequence[str],
+    variables: Mapping[str, str],
+    virtual_packages: Mapping[str, str],
+    force: bool = False,
+) -> list[str]:
+    """A new env solved from environment.yml's specs (env-create), through the engine."""
+    options = ["--name", name, "--frontend", fe.path]
+    for channel in channels:
+        options += ["--channel", channel]
+    for spec in specs:
+        options += ["--spec", spec]
+    for key, value in variables.items():
+        options += ["--env-var", f"{key}={value}"]
+    for key, value in virtual_packages.items():
+        options += ["--virtual", f"{key}={value}"]
+    return engine(python, "create", project_dir, *options, *(["--force"] if force else []))
+
+
+def engine_recover(python: str, project_dir: str, fe: Frontend, name: str) -> list[str]:
+    """Undo an interrupted run of the env before anything reads the project's files."""
+    return engine(python, "recover", project_dir, "--name", name, "--frontend", fe.path)
 
 
 def run_in_env(fe: Frontend, name: str, command: Sequence[str]) -> list[str]:
@@ -46,19 +127,6 @@ def conda_lock(
         "--filename-template",
         filename_template,
     ]
-
-
-def reproduce(
-    fe: Frontend,
-    name: str,
-    conda_lock_file: str,
-    poetry_lock_file: str,
-    force: bool = False,
-    script: str = REPRODUCE_SCRIPT,
-) -> list[str]:
-    """The reproduce engine shared with `make reproduce` (needs no Python on the host)."""
-    command = ["sh", script, fe.path, name, conda_lock_file, poetry_lock_file]
-    return command + (["--force"] if force else [])
 
 
 def poetry(*args: str, directory: str | None = None) -> list[str]:

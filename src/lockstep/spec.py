@@ -40,6 +40,8 @@ class EnvSpec:
     pip: tuple[str, ...] = ()
     variables: dict[str, str] = field(default_factory=dict)
     platforms: tuple[str, ...] = ()
+    # The conda specs as written (a solve gets them verbatim).
+    specs: tuple[str, ...] = ()
 
     def get(self, name: str) -> MatchSpec | None:
         """The spec of a package by conda name, if listed."""
@@ -126,6 +128,7 @@ def load_env_spec(path: Path) -> EnvSpec:
         channels=tuple(channels),
         dependencies=tuple(specs),
         pip=tuple(pip),
+        specs=tuple(str(d) for d in deps if isinstance(d, str)),
         variables={str(k): str(v) for k, v in variables.items()},
         platforms=tuple(str(p) for p in platforms),
     )

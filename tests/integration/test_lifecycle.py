@@ -442,7 +442,7 @@ def test_make_reproduce_with_the_mamba_standin(
     )
     proc = project.make("FRONTEND=mamba", "reproduce")
 
-    assert "+ mamba create" in proc.stdout
+    assert re.search(r"^\+ \S*/mamba create --yes --prefix ", proc.stdout, re.M), proc.stdout
     assert conda_meta_records(project.prefix) == lock_records(project.lock)
     assert_one_copy_of_everything(project)
 
@@ -462,22 +462,28 @@ def _missing_wheel(project: Project) -> None:
 
 
 @pytest.mark.parametrize(
-    "breakage",
+    ("breakage", "message"),
     [
-        pytest.param(_missing_conda_package, id="conda-step-fails"),
-        pytest.param(_missing_wheel, id="pypi-step-fails"),
+        # The archive is checked before the env is touched (file:// is copied unchecked by conda).
+        pytest.param(_missing_conda_package, "does not exist", id="conda-step-fails"),
+        pytest.param(_missing_wheel, "put the previous env back at", id="pypi-step-fails"),
     ],
 )
-def test_failed_reproduce_keeps_the_old_env(rebuilt: Project, breakage: Callable[[Project], None]):
+def test_failed_reproduce_keeps_the_old_env(
+    rebuilt: Project, breakage: Callable[[Project], None], message: str
+):
     project = rebuilt
     breakage(project)
     before = env_snapshot(project.prefix)
 
     proc = project.make("reproduce", expect_rc=None)
 
-    assert "previous" in proc.stderr and "is back" in proc.stderr, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and message in errors[0], proc.stderr
     assert changed(before, env_snapshot(project.prefix)) == []
-    assert [p.name for p in project.prefix.parent.iterdir()] == [project.env_name]
+    state = f".{project.env_name}.lockstep"
+    assert sorted(p.name for p in project.prefix.parent.iterdir()) == [state, project.env_name]
+    assert [p.name for p in (project.prefix.parent / state).iterdir()] == ["lock"]
 
 
 def test_invoke_reproduce_works_from_a_subfolder(

@@ -12,52 +12,44 @@ MAMBA = Frontend("mamba", "/opt/conda/bin/mamba")
 MICRO = Frontend("micromamba", "/usr/local/bin/micromamba")
 
 
-@pytest.mark.parametrize(
-    ("fe", "expected"),
-    [
-        (
-            CONDA,
-            [
-                "/opt/conda/bin/conda",
-                "env",
-                "create",
-                "--yes",
-                "--name",
-                "ml",
-                "--file",
-                "environment.yml",
-            ],
-        ),
-        (
-            MAMBA,
-            [
-                "/opt/conda/bin/mamba",
-                "env",
-                "create",
-                "--yes",
-                "--name",
-                "ml",
-                "--file",
-                "environment.yml",
-            ],
-        ),
-        (
-            MICRO,
-            [
-                "/usr/local/bin/micromamba",
-                "create",
-                "--yes",
-                "--name",
-                "ml",
-                "--file",
-                "environment.yml",
-            ],
-        ),
-    ],
-    ids=["conda", "mamba", "micromamba"],
-)
-def test_env_create(fe: Frontend, expected: list[str]) -> None:
-    assert commands.env_create(fe, "ml", "environment.yml") == expected
+@pytest.mark.parametrize("fe", [CONDA, MAMBA, MICRO], ids=["conda", "mamba", "micromamba"])
+def test_create_from_lock_names_the_prefix(fe: Frontend) -> None:
+    assert commands.create_from_lock(fe, "/e/my envs/ml", "/p/conda-linux-64.lock") == [
+        fe.path,
+        "create",
+        "--yes",
+        "--prefix",
+        "/e/my envs/ml",
+        "--file",
+        "/p/conda-linux-64.lock",
+    ]
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["create", "dry-run"])
+@pytest.mark.parametrize("fe", [CONDA, MAMBA, MICRO], ids=["conda", "mamba", "micromamba"])
+def test_create_from_specs_overrides_channels_and_drops_nodefaults(
+    fe: Frontend, dry_run: bool
+) -> None:
+    command = commands.create_from_specs(
+        fe, "/e/ml", ["conda-forge", "nodefaults"], ["python=3.11", "pytorch=*=cuda*"], dry_run
+    )
+    assert command == [
+        fe.path,
+        "create",
+        "--yes",
+        "--prefix",
+        "/e/ml",
+        *(["--dry-run", "--json"] if dry_run else []),
+        "--override-channels",
+        "--channel",
+        "conda-forge",
+        "python=3.11",
+        "pytorch=*=cuda*",
+    ]
+
+
+def test_info() -> None:
+    assert commands.info(MICRO) == ["/usr/local/bin/micromamba", "info", "--json"]
 
 
 @pytest.mark.parametrize("fe", [CONDA, MAMBA, MICRO], ids=["conda", "mamba", "micromamba"])
@@ -112,16 +104,99 @@ def test_conda_lock_command() -> None:
     ]
 
 
-@pytest.mark.parametrize("force", [False, True], ids=["keep-old", "force"])
-def test_reproduce_runs_the_shared_script(force: bool) -> None:
-    assert commands.reproduce(MAMBA, "ml", "conda-linux-64.lock", "poetry.lock", force) == [
-        "sh",
-        "scripts/reproduce.sh",
-        "/opt/conda/bin/mamba",
+def test_engine_reproduce_plain() -> None:
+    assert commands.engine_reproduce("/py", "/w/p", MAMBA, "ml") == [
+        "/py",
+        "-s",
+        "-m",
+        "lockstep.engine",
+        "reproduce",
+        "--project-dir",
+        "/w/p",
+        "--name",
         "ml",
-        "conda-linux-64.lock",
-        "poetry.lock",
-        *(["--force"] if force else []),
+        "--frontend",
+        "/opt/conda/bin/mamba",
+    ]
+
+
+def test_engine_reproduce_for_update() -> None:
+    command = commands.engine_reproduce(
+        "/py",
+        "/w/p",
+        CONDA,
+        "ml",
+        force=True,
+        locked=True,
+        conda_lock="/s/c.lock",
+        poetry_lock="/s/poetry.lock",
+        pyproject="/s/pyproject.toml",
+        commit=[("/w/p/c.lock", "/s/c.lock"), ("/w/p/poetry.lock", "/s/poetry.lock")],
+    )
+    assert command[7:] == [
+        "--name",
+        "ml",
+        "--frontend",
+        "/opt/conda/bin/conda",
+        "--conda-lock",
+        "/s/c.lock",
+        "--poetry-lock",
+        "/s/poetry.lock",
+        "--pyproject",
+        "/s/pyproject.toml",
+        "--force",
+        "--locked",
+        "--commit",
+        "/w/p/c.lock=/s/c.lock",
+        "--commit",
+        "/w/p/poetry.lock=/s/poetry.lock",
+    ]
+
+
+def test_engine_create_and_recover() -> None:
+    command = commands.engine_create(
+        "/py",
+        "/w/p",
+        MICRO,
+        "ml",
+        ["conda-forge", "nodefaults"],
+        ["python=3.11"],
+        {"PYTHONNOUSERSITE": "1"},
+        {"__cuda": "12.9"},
+        force=True,
+    )
+    assert command == [
+        "/py",
+        "-s",
+        "-m",
+        "lockstep.engine",
+        "create",
+        "--project-dir",
+        "/w/p",
+        "--name",
+        "ml",
+        "--frontend",
+        "/usr/local/bin/micromamba",
+        "--channel",
+        "conda-forge",
+        "--channel",
+        "nodefaults",
+        "--spec",
+        "python=3.11",
+        "--env-var",
+        "PYTHONNOUSERSITE=1",
+        "--virtual",
+        "__cuda=12.9",
+        "--force",
+    ]
+    assert commands.engine_recover("/py", "/w/p", CONDA, "ml")[4:] == [
+        "recover",
+        "--project-dir",
+        "/w/p",
+        "--name",
+        "ml",
+        "--frontend",
+        "/opt/conda/bin/conda",
     ]
 
 
@@ -156,10 +231,3 @@ def test_verify_gpu() -> None:
         "lockstep.gpu",
         "--json",
     ]
-
-
-def test_reproduce_script_path_can_be_absolute() -> None:
-    command = commands.reproduce(
-        CONDA, "ml", "a.lock", "p.lock", script="/w/p/scripts/reproduce.sh"
-    )
-    assert command[:2] == ["sh", "/w/p/scripts/reproduce.sh"]

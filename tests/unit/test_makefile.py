@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from lockstep.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,8 +80,33 @@ def test_every_make_target_calls_the_task_of_the_same_name() -> None:
 
 def test_reproduce_needs_no_invoke() -> None:
     assert _recipe("reproduce") == [
-        'sh scripts/reproduce.sh "$$FRONTEND" "$$ENV_NAME" "$$CONDA_LOCK" "$$POETRY_LOCK"'
+        'sh scripts/env-engine.sh reproduce --name "$$ENV_NAME" --frontend "$$FRONTEND"'
+        " $(if $(LOCKED),--locked)"
     ]
+
+
+def test_no_builtin_rules() -> None:
+    # GNU make's built-in `%: %.sh` once turned `make reproduce` in scripts/ into a copy of
+    # reproduce.sh and exit 0.
+    database = subprocess.run(
+        ["make", "--no-print-directory", "-p", "-n", "help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "%: %.sh" not in database and "%.o: %.c" not in database
+    in_subfolder = subprocess.run(
+        ["make", "reproduce"], cwd=ROOT / "scripts", capture_output=True, text=True
+    )
+    assert in_subfolder.returncode != 0
+    assert not (ROOT / "scripts" / "reproduce").exists()
+
+
+@pytest.mark.parametrize("target", ["check", "lock", "pin", "doctor", "update", "env-create"])
+def test_task_targets_bootstrap_the_tooling_first(target: str) -> None:
+    prerequisites = re.search(rf"^{target}:(.*)$", MAKEFILE, flags=re.M)
+    assert prerequisites and prerequisites.group(1).split() == ["$(VENV)/.installed"]
+    assert "INVOKE ?= $(VENV)/bin/python -m invoke" in MAKEFILE
 
 
 def test_makefile_env_name_matches_the_settings() -> None:
@@ -90,9 +117,7 @@ def test_makefile_env_name_matches_the_settings() -> None:
 def test_user_values_never_pasted_into_recipes() -> None:
     recipes = "\n".join(line for line in MAKEFILE.splitlines() if line.startswith("\t"))
     for variable in ("ENV_NAME", "FRONTEND", "CONDA_LOCK", "POETRY_LOCK"):
-        assert f"$({variable})" not in recipes, (
-            f"{variable} must reach recipes via the environment"
-        )
+        assert f"$({variable})" not in recipes, f"{variable} must reach recipes via the environment"
 
 
 def test_make_reproduce_refuses_an_injected_name(tmp_path: Path) -> None:

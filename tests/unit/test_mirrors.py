@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -197,86 +194,3 @@ def test_cli_bad_setting_fails_with_one_line_and_writes_nothing(tmp_path: Path, 
     assert main(["rewrite", str(lock), "--output", str(out)], {MIRROR_VAR: "m.corp"}) == 1
     assert not out.exists()
     assert capsys.readouterr().err.startswith(f"error: {MIRROR_VAR}: 'm.corp' is not an absolute")
-
-
-# --------------------------------------------------------------------------- reproduce.sh
-
-# A fake frontend (test double of the CLI): `env list` knows no env, `create --file F` copies F
-# where the test can read it and then fails, so reproduce stops before anything else runs.
-_FAKE_FRONTEND = """#!/bin/sh
-if [ "$1" = env ]; then exit 0; fi
-while [ $# -gt 0 ]; do
-  if [ "$1" = --file ]; then cp "$2" "$CAPTURE"; fi
-  shift
-done
-exit 3
-"""
-
-
-def _reproduce_with_fake_conda(tmp_path: Path, environ: dict[str, str]):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fake = bin_dir / "conda"
-    fake.write_text(_FAKE_FRONTEND, encoding="utf-8")
-    fake.chmod(0o755)
-    lock = tmp_path / "conda-linux-64.lock"
-    lock.write_text(LOCK, encoding="utf-8")
-    (tmp_path / "poetry.lock").write_text("", encoding="utf-8")
-    (tmp_path / "tmp").mkdir()
-    # python3 for the rewrite is this interpreter, as it would be the host's.
-    py_dir = tmp_path / "py"
-    py_dir.mkdir()
-    (py_dir / "python3").symlink_to(sys.executable)
-    env = {
-        "PATH": os.pathsep.join([str(bin_dir), str(py_dir), os.environ["PATH"]]),
-        "CAPTURE": str(tmp_path / "installed.lock"),
-        "TMPDIR": str(tmp_path / "tmp"),
-        **environ,
-    }
-    proc = subprocess.run(
-        [
-            "sh",
-            str(ROOT / "scripts" / "reproduce.sh"),
-            "conda",
-            "mirrortest",
-            str(lock),
-            str(tmp_path / "poetry.lock"),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    return proc, tmp_path / "installed.lock"
-
-
-needs_linux_64 = pytest.mark.skipif(
-    not (sys.platform == "linux" and os.uname().machine == "x86_64"),
-    reason="reproduce.sh refuses a linux-64 lock on another platform",
-)
-
-
-@needs_linux_64
-def test_reproduce_installs_the_mirrored_copy_and_removes_it(tmp_path: Path) -> None:
-    proc, installed = _reproduce_with_fake_conda(tmp_path, {MIRROR_VAR: "file:///srv/conda"})
-    assert proc.returncode != 0, proc.stdout + proc.stderr  # the fake create fails on purpose
-    assert installed.read_text(encoding="utf-8") == LOCK.replace(ORIGIN, "file:///srv/conda")
-    assert "lockstep: 3 package URLs of conda-linux-64.lock" in proc.stdout
-    assert list((tmp_path / "tmp").iterdir()) == []
-    assert (tmp_path / "conda-linux-64.lock").read_text(encoding="utf-8") == LOCK
-
-
-@needs_linux_64
-def test_reproduce_without_mirror_installs_the_lock_itself(tmp_path: Path) -> None:
-    proc, installed = _reproduce_with_fake_conda(tmp_path, {})
-    assert proc.returncode != 0
-    assert installed.read_text(encoding="utf-8") == LOCK
-    assert "package URLs" not in proc.stdout
-
-
-@needs_linux_64
-def test_reproduce_refuses_a_bad_mirror_before_touching_any_env(tmp_path: Path) -> None:
-    proc, installed = _reproduce_with_fake_conda(tmp_path, {MIRROR_VAR: "not-a-url"})
-    assert proc.returncode == 1
-    assert "is not an absolute URL" in proc.stderr
-    assert not installed.exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 import shutil
+import sys
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -84,46 +85,80 @@ LOCK_TEXT = generated_lock_text(realistic_packages(60))
 # ----------------------------------------------------------------------------- env-create
 
 
-def test_env_create_runs_conda_env_create(project: Path, on_path) -> None:
-    shell = Shell({f"{BIN}/conda env list": _envs("other")})
+def _engine(action: str, project: Path, *options: str) -> list[str]:
+    return [
+        sys.executable,
+        "-s",
+        "-m",
+        "lockstep.engine",
+        action,
+        "--project-dir",
+        str(project),
+        *options,
+    ]
+
+
+def test_env_create_goes_through_the_engine(project: Path, on_path) -> None:
+    shell = Shell()
     tasks.env_create(shell)
     assert shell.calls == [
-        [f"{BIN}/conda", "env", "list", "--json"],
-        [
-            f"{BIN}/conda",
-            "env",
+        _engine(
             "create",
-            "--yes",
+            project,
             "--name",
             "lockstep",
-            "--file",
-            str(project / "environment.yml"),
-        ],
+            "--frontend",
+            f"{BIN}/conda",
+            "--channel",
+            "conda-forge",
+            "--channel",
+            "nodefaults",
+            "--spec",
+            "python=3.11",
+            "--spec",
+            "cuda-version=12.9",
+            "--spec",
+            "pytorch=*=cuda*",
+            "--spec",
+            "torchvision",
+            "--spec",
+            "torchaudio",
+            "--spec",
+            "pip",
+            "--spec",
+            "poetry=2.*",
+            "--spec",
+            "conda-lock=4.*",
+            "--spec",
+            "invoke=3.*",
+            "--spec",
+            "pyyaml",
+            "--spec",
+            "tomlkit",
+            "--env-var",
+            "PYTHONNOUSERSITE=1",
+            "--virtual",
+            "__unix=0",
+            "--virtual",
+            "__linux=5.10",
+            "--virtual",
+            "__glibc=2.28",
+            "--virtual",
+            "__archspec=1 x86_64",
+            "--virtual",
+            "__cuda=12.9",
+        )
     ]
+    assert shell.envs[0]["PYTHONPATH"] == str(tasks.ROOT / "src")
 
 
-def test_env_create_refuses_an_existing_env(project: Path, on_path) -> None:
-    shell = Shell({f"{BIN}/conda env list": _envs("lockstep")})
-    with pytest.raises(
-        Exit, match="env 'lockstep' already exists; keep it, use `invoke reproduce`"
-    ):
-        tasks.env_create(shell)
-    assert len(shell.calls) == 1
-
-
-def test_env_create_with_micromamba(project: Path, on_path) -> None:
+def test_env_create_force_and_micromamba(project: Path, on_path) -> None:
     on_path("micromamba")
-    shell = Shell({f"{BIN}/micromamba env list": _envs()})
-    tasks.env_create(shell, name="exp-1")
-    assert shell.calls[-1] == [
-        f"{BIN}/micromamba",
-        "create",
-        "--yes",
-        "--name",
-        "exp-1",
-        "--file",
-        str(project / "environment.yml"),
-    ]
+    shell = Shell()
+    tasks.env_create(shell, name="exp-1", force=True)
+    command = shell.calls[0]
+    assert command[7:11] == ["--name", "exp-1", "--frontend", f"{BIN}/micromamba"]
+    assert command[-1] == "--force"
 
 
 # ----------------------------------------------------------------------------- lock
@@ -303,7 +338,17 @@ def test_pin_from_installed_env(project: Path, on_path, tmp_path_factory) -> Non
     (prefix / "conda-meta" / "pytorch-2.6.0-cuda_0.json").write_text(
         json.dumps({"name": "pytorch", "version": "2.6.0"})
     )
-    shell = Shell({f"{BIN}/conda env list": lambda a: Result(json.dumps({"envs": [str(prefix)]}))})
+    # conda 26's answers: the env is named by envs_details, not by its folder.
+    details = {"envs_details": {str(prefix): {"name": "lockstep"}}}
+    info = {"envs_dirs": ["/elsewhere/envs"], "root_prefix": "/opt/miniforge"}
+    shell = Shell(
+        {
+            f"{BIN}/conda env list": lambda a: Result(
+                json.dumps({"envs": [str(prefix)], **details})
+            ),
+            f"{BIN}/conda info": lambda a: Result(json.dumps(info)),
+        }
+    )
     tasks.pin(shell, from_env=True, no_lock=True)
     assert (
         '[tool.poetry.group.conda.dependencies]\ntorch = "2.6.0"'
@@ -314,53 +359,57 @@ def test_pin_from_installed_env(project: Path, on_path, tmp_path_factory) -> Non
 # ----------------------------------------------------------------------------- reproduce
 
 
-def test_reproduce_runs_the_script(project: Path, on_path) -> None:
+def test_reproduce_runs_the_engine(project: Path, on_path) -> None:
     _with_lock(project)
     shell = Shell()
     tasks.reproduce(shell)
     assert shell.calls == [
-        [
-            "sh",
-            tasks._SCRIPT,
-            f"{BIN}/conda",
-            "lockstep",
-            str(project / "conda-linux-64.lock"),
-            str(project / "poetry.lock"),
-        ]
+        _engine("reproduce", project, "--name", "lockstep", "--frontend", f"{BIN}/conda")
     ]
 
 
+def test_reproduce_locked_never_locks(project: Path, on_path) -> None:
+    shell = Shell()
+    tasks.reproduce(shell, locked=True, force=True)
+    assert shell.calls == [
+        _engine(
+            "reproduce",
+            project,
+            "--name",
+            "lockstep",
+            "--frontend",
+            f"{BIN}/conda",
+            "--force",
+            "--locked",
+        )
+    ]
+
+
+def test_reproduce_without_a_lock_locks_and_pins_first(project: Path, on_path, capsys) -> None:
+    shell = Shell({"conda-lock": _write_lock(LOCK_TEXT)})
+    tasks.reproduce(shell)
+    tools = [c[0] if c[0] != sys.executable else c[4] for c in shell.calls]
+    assert tools == ["conda-lock", "poetry", "reproduce"]
+    assert (project / "conda-linux-64.lock").read_text() == LOCK_TEXT
+    out = capsys.readouterr().out
+    assert "no conda-linux-64.lock yet: locking environment.yml, then pinning" in out
+    assert out.splitlines()[-1] == (
+        "lockstep: first locks made: commit conda-linux-64.lock, pyproject.toml and poetry.lock"
+    )
+
+
 @pytest.mark.parametrize(
-    ("setup", "kwargs", "message"),
+    ("kwargs", "message"),
     [
-        (lambda p: None, {}, "conda-linux-64.lock: lock file not found"),
-        (
-            lambda p: (p / "conda-linux-64.lock").write_text(
-                generated_lock_text(realistic_packages(5), platform="osx-arm64")
-            ),
-            {},
-            "lock is for platform 'osx-arm64', this machine is 'linux-64'",
-        ),
-        (
-            lambda p: (_with_lock(p), (p / "poetry.lock").unlink()),
-            {},
-            "poetry.lock not found; create it with `poetry lock`",
-        ),
-        (_with_lock, {"name": "my env"}, "invalid env name 'my env'"),
-        (_with_lock, {"name": "x'; touch pwned; '"}, "invalid env name"),
-        (_with_lock, {"frontend": "pip"}, "frontend 'pip' is not one of"),
+        ({"name": "my env"}, "invalid env name 'my env'"),
+        ({"name": "x'; touch pwned; '"}, "invalid env name"),
+        ({"name": ".."}, "invalid env name '..'"),
+        ({"frontend": "pip"}, "frontend 'pip' is not one of"),
     ],
-    ids=[
-        "missing-lock",
-        "other-platform",
-        "missing-poetry-lock",
-        "space-in-name",
-        "injection",
-        "bad-frontend",
-    ],
+    ids=["space-in-name", "injection", "dot-dot", "bad-frontend"],
 )
-def test_reproduce_bad_input(project: Path, on_path, setup, kwargs, message) -> None:
-    setup(project)
+def test_reproduce_bad_input(project: Path, on_path, kwargs, message) -> None:
+    _with_lock(project)
     before = _snapshot(project)
     shell = Shell()
     with pytest.raises(Exit) as info:
@@ -387,23 +436,45 @@ def test_update_failed_solve_changes_nothing(project: Path, on_path) -> None:
     with pytest.raises(Exit, match="could not solve"):
         tasks.update(shell)
     assert _snapshot(project) == before
-    assert [c[0] for c in shell.calls] == ["conda-lock"]
-
-
-def test_update_rebuilds_from_the_new_lock_then_moves_files(project: Path, on_path, capsys) -> None:
-    _with_lock(project)
-    bumped = LOCK_TEXT.replace("pytorch-2.7.1-", "pytorch-2.8.0-")
-    shell = Shell({"conda-lock": _write_lock(bumped)})
-    tasks.update(shell)
-    solve, poetry_lock, reproduce = shell.calls
-    assert poetry_lock[:2] == ["poetry", "--directory"] and poetry_lock[3:] == ["lock"]
-    assert reproduce[:4] == ["sh", tasks._SCRIPT, f"{BIN}/conda", "lockstep"]
-    assert reproduce[4].endswith("conda-linux-64.lock") and reproduce[4] != str(
-        project / "conda-linux-64.lock"
+    recover, solve = shell.calls
+    assert recover == _engine(
+        "recover", project, "--name", "lockstep", "--frontend", f"{BIN}/conda"
     )
-    assert shell.envs[2]["LOCKSTEP_PYPROJECT"].endswith("project/pyproject.toml")
-    assert (project / "conda-linux-64.lock").read_text() == bumped
-    assert 'torch = "2.8.0"' in (project / "pyproject.toml").read_text()
+    assert solve[0] == "conda-lock"
+
+
+def test_update_hands_env_and_files_to_the_engine_together(project: Path, on_path, capsys) -> None:
+    _with_lock(project)
+    before = _snapshot(project)
+    bumped = LOCK_TEXT.replace("pytorch-2.7.1-", "pytorch-2.8.0-")
+    seen: dict[str, str] = {}
+
+    def engine(argv: list[str]) -> Result:
+        pairs = [argv[i + 1].split("=", 1) for i, a in enumerate(argv) if a == "--commit"]
+        seen.update({Path(dest).name: Path(source).read_text() for dest, source in pairs})
+        return Result(exited=0)
+
+    shell = Shell(
+        {
+            "conda-lock": _write_lock(bumped),
+            f"{sys.executable} -s -m lockstep.engine reproduce": engine,
+        }
+    )
+    tasks.update(shell)
+    _recover, _solve, poetry_lock, rebuild = shell.calls
+    assert poetry_lock[:2] == ["poetry", "--directory"] and poetry_lock[3:] == ["lock"]
+    assert rebuild[7:11] == ["--name", "lockstep", "--frontend", f"{BIN}/conda"]
+    options = dict(zip(rebuild[11:17:2], rebuild[12:17:2], strict=True))
+    scratch = Path(options["--conda-lock"]).parent
+    assert options == {
+        "--conda-lock": str(scratch / "conda-linux-64.lock"),
+        "--poetry-lock": str(scratch / "project" / "poetry.lock"),
+        "--pyproject": str(scratch / "project" / "pyproject.toml"),
+    }
+    assert seen["conda-linux-64.lock"] == bumped
+    assert 'torch = "2.8.0"' in seen["pyproject.toml"]
+    # The task itself writes nothing: the engine writes the files once the env is complete.
+    assert _snapshot(project) == before
     assert "conda pytorch  2.7.1 -> 2.8.0" in capsys.readouterr().out
 
 
@@ -415,7 +486,8 @@ def test_update_failed_rebuild_keeps_every_file(project: Path, on_path) -> None:
     def broken(argv: list[str]) -> Result:
         raise Exit("reproduce failed", code=1)
 
-    shell = Shell({"conda-lock": _write_lock(bumped), f"sh {tasks._SCRIPT}": broken})
+    engine = f"{sys.executable} -s -m lockstep.engine reproduce"
+    shell = Shell({"conda-lock": _write_lock(bumped), engine: broken})
     with pytest.raises(Exit):
         tasks.update(shell)
     assert _snapshot(project) == before
@@ -428,7 +500,7 @@ def test_update_dry_run_reports_and_keeps_files(project: Path, on_path, capsys) 
     tasks.update(shell, dry_run=True)
     assert "conda numpy  2.1.3 -> 2.2.0" in capsys.readouterr().out
     assert _snapshot(project) == before
-    assert not any(c[:2] == ["sh", tasks._SCRIPT] for c in shell.calls)
+    assert not any("lockstep.engine" in c for c in shell.calls)
 
 
 # ----------------------------------------------------------------------------- others
