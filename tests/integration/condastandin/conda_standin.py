@@ -180,12 +180,12 @@ def env_name(prefix: Path) -> str:
 
 def validate_new_prefix(prefix: Path, args: argparse.Namespace) -> None:
     """conda's name rules for create: the LAST path component only (spaces above it are fine)."""
+    if getattr(args, "name", None) in RESERVED_NAMES and not getattr(args, "prefix", None):
+        raise StandinError("CondaValueError", f"'{args.name}' is a reserved environment name")
     if NAME_DISALLOWED & set(prefix.name):
         chars = "{" + ", ".join(repr(c) for c in sorted(NAME_DISALLOWED)) + "}"
         message = f"Environment names cannot contain any of these characters: {chars}"
         raise StandinError("CondaValueError", message)
-    if getattr(args, "name", None) in RESERVED_NAMES and not getattr(args, "prefix", None):
-        raise StandinError("CondaValueError", f"'{args.name}' is a reserved environment name")
 
 
 def _require_env(prefix: Path) -> None:
@@ -326,7 +326,21 @@ def install(records: Sequence[rattler.RepoDataRecord], prefix: Path, command: st
 
 
 def _rattler_install(records: Sequence[rattler.RepoDataRecord], prefix: Path) -> None:
-    asyncio.run(rattler.install(list(records), prefix, cache_dir=pkgs_dir(), show_progress=False))
+    for record in records:
+        # conda names a `file://` archive that is gone by its path (PathNotFoundError).
+        if record.url.startswith("file://") and not Path(rattler_path(record.url)).exists():
+            raise StandinError("PathNotFoundError", rattler_path(record.url))
+    try:
+        asyncio.run(
+            rattler.install(list(records), prefix, cache_dir=pkgs_dir(), show_progress=False)
+        )
+    except Exception as exc:  # a broken archive, a full disk, ...: conda fails with exit 1
+        raise StandinError("CondaError", f"install into {prefix} failed: {exc}") from exc
+
+
+def rattler_path(url: str) -> str:
+    """The file behind a `file://` URL, however much of it is percent-encoded."""
+    return unquote(url.removeprefix("file://"))
 
 
 def _write_public(path: Path, text: str) -> None:
@@ -387,7 +401,8 @@ def _record_dict(record: rattler.RepoDataRecord) -> dict[str, Any]:
     data = json.loads(record.to_json())
     channel = f"{record.channel.rstrip('/')}/{record.subdir}" if record.channel else ""
     keys = ("name", "version", "build", "build_number", "subdir", "fn", "md5", "url", "sha256")
-    entry = {key: data.get(key) for key in keys}
+    # A record without a hash (conda-lock's virtual packages) has no such key, as in conda.
+    entry = {key: data[key] for key in keys if data.get(key) is not None}
     entry.update(
         channel=channel,
         arch=None,
