@@ -24,7 +24,10 @@ What it shares with real conda 26.7.1 is checked against that conda's captured o
 (tests/data/frontends/conda-26.7.1) by tests/integration/test_standin.py: the listing (an env
 is a folder with conda-meta/history; names from envs dirs only; backups listed), `create --yes`
 deleting an existing env before it solves or fetches, dry-run and error JSON, conda-meta's
-`paths_data`, and no md5 check of `file://` archives.
+`paths_data`, and no md5 check of `file://` archives. Known differences from 26.7.1: FETCH of
+a dry run lists every package (conda: only those not in the package cache yet); `envs_dirs`
+lacks `~/.conda/envs`; an UnsatisfiableError has no `unsatisfiable`/`guidance` keys and gives
+rattler's explanation; conda-meta/history stays empty.
 """
 
 from __future__ import annotations
