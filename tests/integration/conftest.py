@@ -43,6 +43,17 @@ def wheel_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PackageInd
         yield index
 
 
+@pytest.fixture
+def gated_wheel_index(tmp_path: Path) -> Iterator[PackageIndex]:
+    """A private index whose wheel downloads wait at a gate (`.wait_reached()`, `.release()`).
+
+    Point one tool run at its `.url` to hold pip mid-way through the PyPI step.
+    """
+    root = build_index(tmp_path / "gated-wheel-index")
+    with serve_index(root, gate_dir=tmp_path / "pip-gate") as index:
+        yield index
+
+
 @pytest.fixture(scope="session")
 def standin_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A bin/ dir holding the `conda` and `mamba` stand-ins (test doubles of the CLI)."""

@@ -1,8 +1,13 @@
 """A local PEP 503 package index of tiny wheels, served over HTTP on 127.0.0.1.
 
-Written with the standard library only. `torch` here needs `nvidia-fake-cu12` as the PyPI torch
-wheel needs its nvidia-*-cu12 wheels, so a second (pip/Poetry) copy of torch next to conda's is
-visible on disk by that extra distribution.
+Written with the standard library only. A served index can be gated (`serve_index(...,
+gate_dir=...)`): a request for a wheel FILE writes `gate_dir/pip.reached` and waits until
+`gate_dir/pip.release` exists before answering, so a test can hold pip in the middle of the
+PyPI step and deliver a signal there; the index pages answer at once.
+
+`torch` here needs `nvidia-fake-cu12` as the PyPI torch wheel needs its nvidia-*-cu12 wheels,
+so a second (pip/Poetry) copy of torch next to conda's is visible on disk by that extra
+distribution.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import hashlib
 import html
 import re
 import threading
+import time
 import zipfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -18,6 +24,7 @@ from dataclasses import dataclass
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .channel import FILELOCK_VERSIONS, PYTORCH_VERSIONS
 from .distinfo import dist_info_dir, distribution_files
@@ -25,6 +32,8 @@ from .distinfo import dist_info_dir, distribution_files
 WHEEL_TAG = "py3-none-any"
 # Fixed zip timestamps so the same wheel always has the same sha256.
 ZIP_DATE = (2026, 1, 1, 0, 0, 0)
+GATE_POLL_S = 0.02
+REACHED, RELEASE = "pip.reached", "pip.release"
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,20 @@ class PackageIndex:
 
     url: str
     root: Path
+    gate_dir: Path | None = None
+
+    def wait_reached(self, timeout_s: float) -> None:
+        """Wait until a wheel request is held at the gate; fail the test after timeout_s."""
+        assert self.gate_dir is not None, "this index is not gated"
+        deadline = time.monotonic() + timeout_s
+        while not (self.gate_dir / REACHED).exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no wheel was requested within {timeout_s} s")
+            time.sleep(GATE_POLL_S)
+
+    def release(self) -> None:
+        assert self.gate_dir is not None, "this index is not gated"
+        (self.gate_dir / RELEASE).touch()
 
     def wheel_path(self, filename: str) -> Path:
         return self.root / "packages" / filename
@@ -140,15 +163,38 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         pass  # keep pytest output free of access logs
 
 
+class _GatedHandler(_QuietHandler):
+    """Holds every wheel download at the gate; pages and other files answer at once."""
+
+    def __init__(self, *args: object, gate_dir: Path, closing: threading.Event, **kw: object):
+        self.gate_dir, self.closing = gate_dir, closing
+        super().__init__(*args, **kw)  # type: ignore[arg-type]  # handles the request
+
+    def do_GET(self) -> None:
+        if urlsplit(self.path).path.endswith(".whl"):
+            (self.gate_dir / REACHED).write_text(f"{self.path}\n")
+            # Also stop waiting when the server closes, so no thread outlives the test.
+            while not (self.gate_dir / RELEASE).exists() and not self.closing.is_set():
+                time.sleep(GATE_POLL_S)
+        super().do_GET()
+
+
 @contextmanager
-def serve_index(root: Path) -> Iterator[PackageIndex]:
-    """Serve root on 127.0.0.1 at a free port for the duration of the block."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(root)))
+def serve_index(root: Path, gate_dir: Path | None = None) -> Iterator[PackageIndex]:
+    """Serve root on 127.0.0.1 at a free port for the duration of the block (gated if asked)."""
+    closing = threading.Event()
+    handler = partial(_QuietHandler, directory=str(root))
+    if gate_dir is not None:
+        gate_dir.mkdir(parents=True, exist_ok=True)
+        handler = partial(_GatedHandler, directory=str(root), gate_dir=gate_dir, closing=closing)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    url = f"http://127.0.0.1:{server.server_port}/simple/"
     try:
-        yield PackageIndex(url=f"http://127.0.0.1:{server.server_port}/simple/", root=root)
+        yield PackageIndex(url=url, root=root, gate_dir=gate_dir)
     finally:
+        closing.set()
         server.shutdown()
         server.server_close()
         thread.join()

@@ -206,7 +206,8 @@ def test_env_lifecycle_create_vars_run_remove(tmp_path, conda_channel, integrati
     assert {e["name"]: e["version"] for e in listed}["cuda-version"] == "12.6"
 
     text = run([conda, "env", "list"], project, env).stdout
-    assert any(line.split()[0] == "life" for line in text.splitlines() if line[:1] != "#")
+    # conda's listing starts and ends with a blank line.
+    assert any(line.split()[:1] == ["life"] for line in text.splitlines() if line[:1] != "#")
     prefixes = json.loads(run([conda, "env", "list", "--json"], project, env).stdout)["envs"]
     assert any(p.endswith("/envs/life") for p in prefixes)
     info = json.loads(run([conda, "info", "--json"], project, env).stdout)

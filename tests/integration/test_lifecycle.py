@@ -69,7 +69,11 @@ def env_snapshot(prefix: Path) -> Snapshot:
     if not prefix.exists():
         return {}
     files = file_hashes(prefix, skip=["__pycache__"])
+    # conda-meta/created_at holds the env's creation time (conda 26 writes it): a time, like mtimes.
+    created = files.pop("conda-meta/created_at", None)
     snapshot: Snapshot = {f"env/{k}": v for k, v in files.items()}
+    if created is not None:
+        snapshot["mtime/created_at"] = created
     for record in sorted((prefix / "conda-meta").iterdir()):
         snapshot[f"mtime/{record.name}"] = record.stat().st_mtime_ns
     return snapshot

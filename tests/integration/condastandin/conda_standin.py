@@ -13,6 +13,21 @@ Environment:
     CONDA_CHANNELS          comma-separated channels used when no -c is given (as conda reads it).
     CONDA_OVERRIDE_<NAME>   virtual packages: "" removes one, a version overrides detection.
     LOCKSTEP_STANDIN_MAMBA_VERSION   what `mamba --version` prints (default 2.5.0).
+    LOCKSTEP_STANDIN_CONDA_VERSION   the conda version it behaves as (default 26.1.0). From 26.7
+                            on, `env create` is `create` (conda PR 16210): the existing env is
+                            deleted before solving and `nodefaults` is sent to the solver as a
+                            channel, failing with conda 26.7's CondaHTTPError.
+    LOCKSTEP_STANDIN_FAIL, LOCKSTEP_STANDIN_HANG, LOCKSTEP_STANDIN_GATE   fault injection, see
+                            faults.py.
+
+What it shares with real conda 26.7.1 is checked against that conda's captured output
+(tests/data/frontends/conda-26.7.1) by tests/integration/test_standin.py: the listing (an env
+is a folder with conda-meta/history; names from envs dirs only; backups listed), `create --yes`
+deleting an existing env before it solves or fetches, dry-run and error JSON, conda-meta's
+`paths_data`, and no md5 check of `file://` archives. Known differences from 26.7.1: FETCH of
+a dry run lists every package (conda: only those not in the package cache yet); `envs_dirs`
+lacks `~/.conda/envs`; an UnsatisfiableError has no `unsatisfiable`/`guidance` keys and gives
+rattler's explanation; conda-meta/history stays empty.
 """
 
 from __future__ import annotations
@@ -25,24 +40,43 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import unquote
 
 import rattler
 import yaml
 from rattler.explicit_environment import ExplicitEnvironmentSpec
 
+from . import faults
+
 CONDA_VERSION = "26.1.0"
+CONDA_VERSION_VAR = "LOCKSTEP_STANDIN_CONDA_VERSION"
+ENV_CREATE_IS_CREATE = (26, 7)  # conda PR 16210
+# conda's PREFIX_NAME_DISALLOWED_CHARS and RESERVED_ENV_NAMES, for the last path component.
+NAME_DISALLOWED = frozenset("/ #:")
+RESERVED_NAMES = frozenset({"base", "root"})
 MAMBA_VERSION = "2.5.0"  # below 2.6, whose mamba path conda-lock cannot use (issue 906)
 ROOT_VAR = "LOCKSTEP_STANDIN_ROOT"
 
 
 class StandinError(Exception):
-    """A conda-like failure: exit 1, JSON error on stdout under --json."""
+    """A conda-like failure: exit 1, JSON error on stdout under --json (extra keys as conda's)."""
 
-    def __init__(self, exception_name: str, message: str) -> None:
+    def __init__(self, exception_name: str, message: str, **extra: object) -> None:
         super().__init__(message)
         self.exception_name = exception_name
+        self.extra = extra
+
+
+def conda_version() -> str:
+    return os.environ.get(CONDA_VERSION_VAR) or CONDA_VERSION
+
+
+def _at_least(version: tuple[int, int]) -> bool:
+    major, minor = conda_version().split(".")[:2]
+    return (int(major), int(minor)) >= version
 
 
 class NotImplementedInStandin(Exception):
@@ -93,20 +127,68 @@ def _registry() -> Path:
     return root_prefix() / "environments.txt"
 
 
+def is_environment(prefix: Path) -> bool:
+    """conda's test: a FILE conda-meta/history (a bare conda-meta folder is no env)."""
+    return (prefix / "conda-meta" / "history").is_file()
+
+
 def list_envs() -> list[Path]:
-    found = [root_prefix()]
+    """As conda lists them: the root always, then every env in envs dirs or the registry.
+
+    Folders directly in the envs dir count whatever their name (a `*.lockstep-backup` too);
+    registered prefixes that are gone are dropped; the whole list is sorted as strings.
+    """
+    found = set()
     if envs_dir().is_dir():
-        found += sorted(p for p in envs_dir().iterdir() if (p / "conda-meta").is_dir())
+        found |= {p for p in envs_dir().iterdir() if is_environment(p)}
     if _registry().is_file():
-        found += [Path(line) for line in _registry().read_text().splitlines() if line]
-    unique = dict.fromkeys(p for p in found if (p / "conda-meta").is_dir())
-    return list(unique)
+        lines = _registry().read_text().splitlines()
+        found |= {Path(line) for line in lines if line and is_environment(Path(line))}
+    found.add(root_prefix())
+    return sorted(found, key=str)
+
+
+def _iso_time(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat()
+
+
+def env_details(prefix: Path) -> dict[str, Any]:
+    """One `envs_details` entry of conda 26 (`env list --json`, `info --json`)."""
+    meta = prefix / "conda-meta"
+    history = meta / "history"
+    try:
+        created: float | None = float((meta / "created_at").read_text().strip())
+    except (OSError, ValueError):
+        created = None
+    env = is_environment(prefix)
+    active = os.environ.get("CONDA_PREFIX")
+    return {
+        "name": env_name(prefix),
+        "created": _iso_time(created),
+        "last_modified": _iso_time(history.stat().st_mtime if env else None),
+        "active": bool(active) and Path(active) == prefix,
+        "base": prefix == root_prefix(),
+        "frozen": (meta / "frozen").is_file(),
+        "writable": os.access(history, os.W_OK) if env else None,
+    }
 
 
 def env_name(prefix: Path) -> str:
     if prefix == root_prefix():
         return "base"
     return prefix.name if prefix.parent == envs_dir() else ""
+
+
+def validate_new_prefix(prefix: Path, args: argparse.Namespace) -> None:
+    """conda's name rules for create: the LAST path component only (spaces above it are fine)."""
+    if getattr(args, "name", None) in RESERVED_NAMES and not getattr(args, "prefix", None):
+        raise StandinError("CondaValueError", f"'{args.name}' is a reserved environment name")
+    if NAME_DISALLOWED & set(prefix.name):
+        chars = "{" + ", ".join(repr(c) for c in sorted(NAME_DISALLOWED)) + "}"
+        message = f"Environment names cannot contain any of these characters: {chars}"
+        raise StandinError("CondaValueError", message)
 
 
 def _require_env(prefix: Path) -> None:
@@ -149,7 +231,26 @@ def channels_from(args: argparse.Namespace, extra: Sequence[str] = ()) -> list[s
     return given
 
 
+def _not_in_channels(channels: Sequence[str], specs: Sequence[str]) -> list[str]:
+    """Specs that no record of the channels matches (conda: PackagesNotFoundInChannelsError)."""
+    real = [s for s in specs if not s.startswith("__")]
+    found = asyncio.run(
+        _gateway().query(list(channels), [subdir(), "noarch"], real, recursive=False)
+    )
+    records = [r for group in found for r in group]
+    return [s for s in real if not any(rattler.MatchSpec(s).matches(r) for r in records)]
+
+
 def solve(channels: Sequence[str], specs: Sequence[str]) -> list[rattler.RepoDataRecord]:
+    missing = _not_in_channels(channels, specs)
+    if missing:
+        listed = "".join(f"\n  - {s}" for s in missing)
+        raise StandinError(
+            "PackagesNotFoundInChannelsError",
+            f"The following packages are not available from current channels:\n{listed}",
+            packages=missing,
+            channel_urls=[f"{c.rstrip('/')}/{s}" for c in channels for s in (subdir(), "noarch")],
+        )
     try:
         return asyncio.run(
             rattler.solve(
@@ -188,7 +289,8 @@ def explicit_records(lock: Path) -> list[rattler.RepoDataRecord]:
         found = asyncio.run(
             _gateway().query([base], [sub], [_package_name(filename)], recursive=False)
         )
-        matches = [r for group in found for r in group if r.url == url]
+        # conda's own `list --explicit` writes URLs only partly percent-encoded.
+        matches = [r for group in found for r in group if unquote(r.url) == unquote(url)]
         if not matches:
             raise StandinError("PackagesNotFoundError", f"not in its channel: {url}")
         if md5 and matches[0].md5 is not None and matches[0].md5.hex() != md5:
@@ -202,18 +304,84 @@ def installed_records(prefix: Path) -> list[rattler.PrefixRecord]:
     return [rattler.PrefixRecord.from_path(p) for p in sorted(meta.glob("*.json"))]
 
 
-def install(records: Sequence[rattler.RepoDataRecord], prefix: Path) -> None:
+def install(records: Sequence[rattler.RepoDataRecord], prefix: Path, command: str) -> None:
+    """Install records into prefix; a gated command waits with part of them installed.
+
+    rattler, like conda for `file://` URLs, does not check an archive against the md5 of the
+    repodata or the lock; conda-meta then records the repodata's md5.
+    """
     real = [r for r in records if not r.name.normalized.startswith("__")]
-    asyncio.run(rattler.install(real, prefix, cache_dir=pkgs_dir(), show_progress=False))
-    (prefix / "conda-meta").mkdir(parents=True, exist_ok=True)
+    fresh = not is_environment(prefix)
+    if faults.gates(command) and real:
+        _rattler_install(real[: max(1, len(real) // 2)], prefix)
+        faults.gate(root_prefix(), command)
+    _rattler_install(real, prefix)
+    meta = prefix / "conda-meta"
+    meta.mkdir(parents=True, exist_ok=True)
+    if fresh:
+        _write_public(meta / "created_at", f"{datetime.now(UTC).timestamp()}\n")
+    (meta / "history").touch()
+    for r in real:
+        _conda_meta_like_conda(meta / f"{r.name.normalized}-{r.version}-{r.build}.json")
     if prefix.parent != envs_dir() and prefix != root_prefix():
         with _registry().open("a") as registry:
             registry.write(f"{prefix}\n")
 
 
-def _fresh_prefix(prefix: Path, yes: bool) -> None:
-    """conda create --yes deletes an existing env first; without --yes it would prompt."""
-    if prefix.exists():
+def _rattler_install(records: Sequence[rattler.RepoDataRecord], prefix: Path) -> None:
+    for record in records:
+        # conda names a `file://` archive that is gone by its path (PathNotFoundError).
+        if record.url.startswith("file://") and not Path(rattler_path(record.url)).exists():
+            raise StandinError("PathNotFoundError", rattler_path(record.url))
+    try:
+        asyncio.run(
+            rattler.install(list(records), prefix, cache_dir=pkgs_dir(), show_progress=False)
+        )
+    except Exception as exc:  # a broken archive, a full disk, ...: conda fails with exit 1
+        raise StandinError("CondaError", f"install into {prefix} failed: {exc}") from exc
+
+
+def rattler_path(url: str) -> str:
+    """The file behind a `file://` URL, however much of it is percent-encoded."""
+    return unquote(url.removeprefix("file://"))
+
+
+def _write_public(path: Path, text: str) -> None:
+    """Write with the umask's mode, as conda writes conda-meta (rattler writes 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    path.write_text(text)
+    path.chmod(0o666 & ~umask)
+
+
+def _conda_meta_like_conda(path: Path) -> None:
+    """Give rattler's conda-meta record conda's `paths_data` shape and the umask's mode.
+
+    conda records, per hardlinked file, `sha256` and `size_in_bytes` of the archive's file and
+    `sha256_in_prefix` of the installed one (equal unless a prefix placeholder was replaced);
+    rattler records the installed size and omits `sha256_in_prefix` for unchanged files.
+    """
+    record = json.loads(path.read_text())
+    shipped_paths = Path(record.get("extracted_package_dir", "")) / "info" / "paths.json"
+    shipped = {}
+    if shipped_paths.is_file():
+        shipped = {e["_path"]: e for e in json.loads(shipped_paths.read_text())["paths"]}
+    for entry in record.get("paths_data", {}).get("paths", []):
+        if entry.get("path_type") != "hardlink":
+            continue
+        entry.setdefault("sha256_in_prefix", entry.get("sha256"))
+        if "size_in_bytes" in shipped.get(entry["_path"], {}):
+            entry["size_in_bytes"] = shipped[entry["_path"]]["size_in_bytes"]
+    _write_public(path, json.dumps(record, indent=2) + "\n")
+
+
+def _replace_existing(prefix: Path, yes: bool) -> None:
+    """conda create deletes an existing env BEFORE it solves or fetches (asked unless --yes).
+
+    A folder that is not an env (no conda-meta/history) is kept and installed into, as conda
+    does after its "Continue creating environment" prompt.
+    """
+    if is_environment(prefix):
         if not yes:
             raise StandinError("CondaValueError", f"prefix already exists: {prefix} (use --yes)")
         shutil.rmtree(prefix)
@@ -232,7 +400,23 @@ def _file_specs(files: Sequence[str]) -> list[str]:
 
 
 def _record_dict(record: rattler.RepoDataRecord) -> dict[str, Any]:
-    return json.loads(record.to_json())
+    """One FETCH entry, with the keys conda 26.7 prints."""
+    data = json.loads(record.to_json())
+    channel = f"{record.channel.rstrip('/')}/{record.subdir}" if record.channel else ""
+    keys = ("name", "version", "build", "build_number", "subdir", "fn", "md5", "url", "sha256")
+    # A record without a hash (conda-lock's virtual packages) has no such key, as in conda.
+    entry = {key: data[key] for key in keys if data.get(key) is not None}
+    entry.update(
+        channel=channel,
+        arch=None,
+        platform=None,
+        depends=data.get("depends", []),
+        constrains=data.get("constrains", []),
+        license=data.get("license"),
+        timestamp=data.get("timestamp"),
+        size=data.get("size"),
+    )
+    return entry
 
 
 def _link_entry(record: rattler.RepoDataRecord) -> dict[str, Any]:
@@ -305,9 +489,10 @@ def info_json() -> dict[str, Any]:
     return {
         "active_prefix": os.environ.get("CONDA_PREFIX"),
         "channels": [c for c in os.environ.get("CONDA_CHANNELS", "").split(",") if c],
-        "conda_version": CONDA_VERSION,
+        "conda_version": conda_version(),
         "default_prefix": str(root_prefix()),
         "envs": [str(p) for p in list_envs()],
+        "envs_details": {str(p): env_details(p) for p in list_envs()},
         "envs_dirs": [str(envs_dir())],
         "pkgs_dirs": pkgs or [str(pkgs_dir())],
         "platform": subdir(),
@@ -320,13 +505,16 @@ def info_json() -> dict[str, Any]:
 def print_env_list(as_json: bool) -> None:
     envs = list_envs()
     if as_json:
-        _print_json({"envs": [str(p) for p in envs]})
+        details = {str(p): env_details(p) for p in envs}
+        print(json.dumps({"envs": [str(p) for p in envs], "envs_details": details}, indent=2))
         return
-    active = os.environ.get("CONDA_PREFIX")
-    print("# conda environments:\n#")
+    lines = ["", "# conda environments:", "#", "# * -> active", "# + -> frozen"]
     for prefix in envs:
-        mark = "*" if active and Path(active) == prefix else " "
-        print(f"{env_name(prefix):<25}{mark}  {prefix}")
+        details = env_details(prefix)
+        active = "*" if details["active"] else " "
+        frozen = "+" if details["frozen"] else " "
+        lines.append(f"{details['name']:20} {active} {frozen} {prefix}")
+    print("\n".join(lines) + "\n")
 
 
 def cmd_info(args: argparse.Namespace) -> None:
@@ -341,9 +529,16 @@ def cmd_info(args: argparse.Namespace) -> None:
 
 def cmd_create(args: argparse.Namespace) -> None:
     prefix = target_prefix(args)
+    validate_new_prefix(prefix, args)
     explicit = [f for f in args.file if is_explicit(Path(f))]
     if explicit and (args.specs or len(explicit) < len(args.file)):
         raise NotImplementedInStandin("an explicit --file cannot be mixed with specs")
+    if args.dry_run and is_environment(prefix):
+        raise StandinError(
+            "CondaValueError", "Cannot `create --dry-run` with an existing conda environment"
+        )
+    if not args.dry_run:
+        _replace_existing(prefix, args.yes)
     if explicit:
         records = [r for f in explicit for r in explicit_records(Path(f))]
     else:
@@ -356,8 +551,7 @@ def cmd_create(args: argparse.Namespace) -> None:
         }
         _print_json({"actions": actions, "dry_run": True, "prefix": str(prefix), "success": True})
         return
-    _fresh_prefix(prefix, args.yes)
-    install(records, prefix)
+    install(records, prefix, "create")
     _report_done(args, prefix)
 
 
@@ -378,12 +572,20 @@ def cmd_install(args: argparse.Namespace) -> None:
     existing = installed_records(prefix)
     by_name: dict[str, rattler.RepoDataRecord] = {r.name.normalized: r for r in existing}
     by_name.update({r.name.normalized: r for r in new})
-    install(list(by_name.values()), prefix)
+    install(list(by_name.values()), prefix, "install")
     _report_done(args, prefix)
 
 
+def _nodefaults_error() -> StandinError:
+    """What conda 26.7 answers when `nodefaults` reaches the solver as a channel name."""
+    url = f"{rattler.Channel('nodefaults').base_url}{subdir()}/current_repodata.json"
+    return StandinError("CondaHTTPError", f"HTTP 000 CONNECTION FAILED for url <{url}>", url=url)
+
+
 def cmd_env_create(args: argparse.Namespace) -> None:
-    spec = yaml.safe_load(Path(args.file).read_text()) or {}
+    if len(args.file) != 1:
+        raise NotImplementedInStandin("env create supports exactly one -f FILE")
+    spec = yaml.safe_load(Path(args.file[0]).read_text()) or {}
     for key in set(spec) - {"name", "channels", "dependencies", "variables", "prefix"}:
         print(f"EnvironmentSectionNotValid: ignoring unknown key {key!r}", file=sys.stderr)
     deps = spec.get("dependencies") or []
@@ -391,10 +593,22 @@ def cmd_env_create(args: argparse.Namespace) -> None:
         raise NotImplementedInStandin("pip: sections of environment.yml are not implemented")
     args.name = args.name or (None if args.prefix else spec.get("name"))
     prefix = target_prefix(args)
-    records = solve(channels_from(args, spec.get("channels") or []), deps)
-    # Since conda 26.7, env create replaces an existing env of the same name without asking.
-    _fresh_prefix(prefix, yes=True)
-    install(records, prefix)
+    channels = [*(args.channel or []), *(spec.get("channels") or [])]
+    if _at_least(ENV_CREATE_IS_CREATE):
+        # 26.7: `conda create` with yes=True, so the env goes first, then the solve, which
+        # takes `nodefaults` for a channel.
+        validate_new_prefix(prefix, args)
+        _replace_existing(prefix, yes=True)
+        if "nodefaults" in channels:
+            raise _nodefaults_error()
+        records = solve(channels_from(args, spec.get("channels") or []), deps)
+    else:
+        # Before 26.7 env create solved first and then replaced the env without asking.
+        records = solve(channels_from(args, spec.get("channels") or []), deps)
+        _replace_existing(prefix, yes=True)
+        if prefix.exists():
+            shutil.rmtree(prefix)
+    install(records, prefix, "env-create")
     if spec.get("variables"):
         _write_state(prefix, {"env_vars": {k: str(v) for k, v in spec["variables"].items()}})
     _report_done(args, prefix)
@@ -531,7 +745,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     env.add_parser("list").add_argument("--json", action="store_true")
     env_create = env.add_parser("create")
     _common(env_create)
-    env_create.add_argument("-f", "--file", default="environment.yml")
+    env_create.add_argument("-f", "--file", nargs="*", default=["environment.yml"])
     env_create.add_argument("-c", "--channel", action="append")
     _common(env.add_parser("remove"))
     config = env.add_parser("config").add_subparsers(dest="config_command", parser_class=_Parser)
@@ -548,7 +762,8 @@ def dispatch(args: argparse.Namespace, prog: str) -> int:
     if args.version:
         mamba = os.environ.get("LOCKSTEP_STANDIN_MAMBA_VERSION", MAMBA_VERSION)
         # mamba 2 prints the bare version, like micromamba.
-        print(mamba if prog == "mamba" else f"conda {CONDA_VERSION}")
+        faults.before_command(root_prefix(), "version")
+        print(mamba if prog == "mamba" else f"conda {conda_version()}")
         return 0
     command = args.command
     if command == "env":
@@ -567,10 +782,11 @@ def dispatch(args: argparse.Namespace, prog: str) -> int:
         "env config vars": cmd_env_vars,
         "env list": lambda a: print_env_list(a.json),
     }
+    if command not in handlers and command != "run":
+        raise NotImplementedInStandin(f"command not implemented: {command or '(none)'}")
+    faults.before_command(root_prefix(), command.replace(" ", "-"))
     if command == "run":
         return cmd_run(args)
-    if command not in handlers:
-        raise NotImplementedInStandin(f"command not implemented: {command or '(none)'}")
     handlers[command](args)
     return 0
 
@@ -583,18 +799,26 @@ def main(argv: Sequence[str] | None = None, prog: str = "conda") -> int:
     except NotImplementedInStandin as exc:
         print(f"{prog} (test stand-in): not implemented: {exc}", file=sys.stderr)
         return 2
+    except faults.InjectedFailure as exc:
+        return _report_error(StandinError("CondaError", str(exc)), as_json)
     except StandinError as exc:
-        if as_json:
-            _print_json(
-                {
-                    "error": f"{exc.exception_name}: {exc}",
-                    "exception_name": exc.exception_name,
-                    "message": str(exc),
-                    "success": False,
-                }
-            )
-        print(f"{exc.exception_name}: {exc}", file=sys.stderr)
-        return 1
+        return _report_error(exc, as_json)
+
+
+def _report_error(exc: StandinError, as_json: bool) -> int:
+    """conda's error report: JSON on stdout under --json (no `success` key), text on stderr."""
+    if as_json:
+        error = {
+            "caused_by": "None",
+            "error": f"{exc.exception_name}: {exc}",
+            "exception_name": exc.exception_name,
+            "exception_type": f"<class 'conda.exceptions.{exc.exception_name}'>",
+            "message": str(exc),
+            **exc.extra,
+        }
+        print(json.dumps(error, indent=2))
+    print(f"\n{exc.exception_name}: {exc}\n", file=sys.stderr)
+    return 1
 
 
 def exit_now(code: int) -> NoReturn:
@@ -620,14 +844,10 @@ def write_executables(bin_dir: Path, names: Sequence[str] = ("conda", "mamba")) 
             f"#!{sys.executable}\n"
             f'"""{name}: test stand-in of the CLI (see conda_standin.py), not the real one."""\n'
             "import sys\n"
-            f"sys.path.insert(0, {str(here)!r})\n"
-            "from conda_standin import exit_now, main\n"
+            f"sys.path.insert(0, {str(here.parent)!r})\n"
+            f"from {here.name}.conda_standin import exit_now, main\n"
             f"exit_now(main(prog={name!r}))\n"
         )
         script.chmod(0o755)
         written.append(script)
     return written
-
-
-if __name__ == "__main__":
-    exit_now(main(prog=Path(sys.argv[0]).name))

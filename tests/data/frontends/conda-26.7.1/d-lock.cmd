@@ -1,0 +1,1 @@
+conda list --explicit --md5 -p /tmp/h4\ real/x\ y/other/lockstep 

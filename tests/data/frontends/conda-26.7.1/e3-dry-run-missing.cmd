@@ -1,0 +1,1 @@
+conda create --dry-run --json -n drytest --override-channels -c file:///tmp/h4%20real/chan%20nel/channel no-such-package 

@@ -1,0 +1,6 @@
+conda-meta
+{
+  "env_vars": {
+    "PYTHONNOUSERSITE": "1"
+  }
+}

@@ -1,0 +1,1 @@
+conda env create -f /tmp/h4\ real/environment\ plain.yml 
