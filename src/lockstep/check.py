@@ -17,7 +17,7 @@ from lockstep import inputhash, poetryhash
 from lockstep.errors import LockstepError
 from lockstep.explicit import ExplicitLock, read_explicit
 from lockstep.findings import Finding, error, warning
-from lockstep.names import conda_to_pypi, normalize
+from lockstep.names import normalize, pypi_names
 from lockstep.pins import current_pins, desired_pins
 from lockstep.pypi import (
     LockedPackage,
@@ -35,8 +35,35 @@ from lockstep.spec import EnvSpec, MatchSpec, load_env_spec, load_yaml
 DEFAULTS_CHANNELS = frozenset({"defaults", "anaconda", "main", "r", "msys2", "pkgs/main", "pkgs/r"})
 # PyPI wheels that duplicate conda's PyTorch stack when conda provides it.
 TORCH_WHEELS = frozenset({"torch", "torchvision", "torchaudio", "triton"})
-# conda packages that carry CUDA libraries (the nvidia-* wheels ship the same ones).
-_CONDA_CUDA_PREFIXES = ("cuda-", "libcu", "libnv", "cudnn", "nccl", "libcudnn", "libnccl")
+# conda packages that carry CUDA libraries (the nvidia-* wheels ship the same ones), by name as
+# real locks spell them: nvidia's and conda-forge's cuda-* split packages, the libraries split out
+# of the toolkit (each also with -dev, -static, ...), and the older all-in-one packages. Names,
+# not prefixes: "libcu" would catch libcurl and libcups, which nearly every env holds.
+_CUDA_PREFIX = "cuda-"
+_CUDA_LIBRARIES = frozenset(
+    {
+        "cudatoolkit",
+        "cudnn",
+        "nccl",
+        "cutensor",
+        "pytorch-cuda",
+        "libcublas",
+        "libcufft",
+        "libcufile",
+        "libcurand",
+        "libcusolver",
+        "libcusparse",
+        "libcudnn",
+        "libcudss",
+        "libcutensor",
+        "libnccl",
+        "libnpp",
+        "libnvjitlink",
+        "libnvjpeg",
+        "libnvfatbin",
+        "libnvrtc",
+    }
+)
 _CUDA_DEPENDENTS = ("pytorch-gpu", "cudnn", "nccl", "cupy", "cuda-toolkit", "cuda-runtime")
 _NUMBER = re.compile(r"\d+(?:\.\d+)*")
 # The `files = [...]` hash lists of poetry.lock: nine tenths of the text, unused by the checks.
@@ -79,15 +106,24 @@ def conda_pypi_versions(lock: ExplicitLock, overrides: Mapping[str, str]) -> dic
     """PyPI name -> version for the conda packages that are Python distributions."""
     found: dict[str, str] = {}
     for entry in lock.entries:
-        pypi = conda_to_pypi(entry.name, overrides)
-        if pypi:
+        for pypi in pypi_names(entry.name, overrides):
             found[pypi] = entry.version
     return found
 
 
+def is_cuda_package(conda_name: str) -> bool:
+    """True for a conda package that carries CUDA libraries (or pins their generation)."""
+    base = conda_name.split("-", 1)[0] if conda_name.startswith("lib") else conda_name
+    return (
+        conda_name.startswith(_CUDA_PREFIX)
+        or conda_name in _CUDA_LIBRARIES
+        or base in _CUDA_LIBRARIES
+    )
+
+
 def conda_has_cuda(lock: ExplicitLock) -> bool:
     """True when the conda lock installs CUDA libraries."""
-    return any(e.name.startswith(_CONDA_CUDA_PREFIXES) for e in lock.entries)
+    return any(is_cuda_package(e.name) for e in lock.entries)
 
 
 def _cuda_floor(spec: MatchSpec | None) -> tuple[int, ...] | None:
@@ -286,11 +322,15 @@ def _stale_conda_lock(
     if inputs.spec.pip:
         return []  # reported as pip-section; conda-lock's hash of it needs the network
     try:
-        expected = inputhash.input_hash(env, vp, platform)
+        accepted = inputhash.accepted_hashes(env, vp, platform)
+    except inputhash.InputFileError as exc:
+        at_fault = settings.virtual_packages_file if exc.path == vp else settings.environment_file
+        return [warning("conda-lock-unverified", at_fault, str(exc), "fix that file")]
     except LockstepError as exc:
         return [warning("conda-lock-unverified", name, str(exc), "see the message")]
-    if expected == lock.input_hash:
-        return []
+    if lock.input_hash in accepted:
+        return []  # conda-lock 4 also accepts the hashes of earlier versions (3.0 and 2.x)
+    expected = inputhash.input_hash(env, vp, platform)
     return [
         error(
             "conda-lock-stale",
