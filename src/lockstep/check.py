@@ -15,7 +15,7 @@ from typing import Any
 
 from lockstep import inputhash, poetryhash
 from lockstep.errors import LockstepError
-from lockstep.explicit import ExplicitLock, read_explicit
+from lockstep.explicit import ExplicitLock, pip_lines_error, read_explicit
 from lockstep.findings import Finding, error, warning
 from lockstep.names import normalize, pypi_names
 from lockstep.pins import current_pins, desired_pins
@@ -363,14 +363,50 @@ def poetry_lock_findings(inputs: Inputs) -> list[Finding]:
 # --------------------------------------------------------------------------- across locks
 
 
-def cross_lock_findings(inputs: Inputs, lock: ExplicitLock) -> list[Finding]:
-    """conda and Poetry agree: same versions, no duplicate wheels, pins in line."""
-    if inputs.poetry_lock is None:
+def pip_line_findings(
+    inputs: Inputs, lock: ExplicitLock, platform: str, packages: Mapping[str, LockedPackage]
+) -> list[Finding]:
+    """The lock's ``# pip`` lines: refused (a conda install skips them), and compared like
+    Poetry's packages with conda's and Poetry's versions of the same distributions."""
+    if not lock.pip:
         return []
+    name = inputs.settings.lock_file(platform)
+    found = [
+        error(
+            "pip-lines",
+            name,
+            pip_lines_error(lock).removeprefix(f"{lock.path}: "),
+            "move them to pyproject.toml and lock again",
+        )
+    ]
+    conda = conda_pypi_versions(lock, inputs.settings.pypi_names)
+    for pip in lock.pip:
+        pypi = normalize(pip.name)
+        others = [("the conda lock", conda.get(pypi))]
+        if pypi in packages:
+            others.append(("poetry.lock", packages[pypi].version))
+        for where, version in others:
+            if version is not None and not same_version(version, pip.version):
+                found.append(
+                    error(
+                        "version-conflict",
+                        name,
+                        f"{pypi}: a `# pip` line installs {pip.version}, {where} has {version}",
+                        "keep one copy: move the package to one side and lock again",
+                    )
+                )
+    return found
+
+
+def cross_lock_findings(inputs: Inputs, lock: ExplicitLock, platform: str = "") -> list[Finding]:
+    """conda and Poetry agree: same versions, no duplicate wheels, pins in line."""
     settings = inputs.settings
-    packages = parse_poetry_lock(inputs.poetry_lock)
+    packages = parse_poetry_lock(inputs.poetry_lock) if inputs.poetry_lock is not None else {}
+    found = pip_line_findings(inputs, lock, platform or lock.platform or "", packages)
+    if inputs.poetry_lock is None:
+        return found
     conda = conda_pypi_versions(lock, settings.pypi_names)
-    found = _version_conflicts(settings, packages, conda)
+    found += _version_conflicts(settings, packages, conda)
     found += _duplicate_wheels(inputs, lock, packages, conda)
     found += _pin_findings(inputs, lock, packages)
     return found
@@ -500,5 +536,5 @@ def check(root: Path, settings: Settings, platforms: Iterable[str] | None = None
         lock_found, lock = conda_lock_findings(inputs, platform)
         found += lock_found
         if lock is not None and lock.platform == platform:
-            found += cross_lock_findings(inputs, lock)
+            found += cross_lock_findings(inputs, lock, platform)
     return list(dict.fromkeys(found))  # one platform's Poetry findings repeat on the next
