@@ -19,7 +19,9 @@ _SPEC_RE = re.compile(
 _OPERATORS = ("==", ">=", "<=", "!=", "~=", ">", "<")
 # conda's bracket form, name[key=value, key='value'], after or instead of version and build.
 _BRACKET_RE = re.compile(r"^(?P<head>[^\[]*)\[(?P<body>[^\]]*)\]\s*$")
-_BRACKET_ITEM_RE = re.compile(r"""\s*([a-z_]+)\s*=\s*(?:'([^']*)'|"([^"]*)"|([^,'"\s]+))\s*(?:,|$)""")
+_BRACKET_ITEM_RE = re.compile(
+    r"""\s*([a-z_]+)\s*=\s*(?:'([^']*)'|"([^"]*)"|([^,'"\s]+))\s*(?:,|$)"""
+)
 
 
 @dataclass(frozen=True)
