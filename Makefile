@@ -73,6 +73,10 @@ lint: $(VENV)/.installed
 check: $(VENV)/.installed
 	$(INVOKE) check
 
+.PHONY: refresh-names  ## rebuild the conda-to-PyPI name map from NAMES_SOURCE (parselmouth's JSON; several: invoke)
+refresh-names:
+	$(INVOKE) refresh-names --source "$$NAMES_SOURCE"
+
 .PHONY: doctor  ## compare the installed env with both locks (who installed what, duplicates)
 doctor: $(VENV)/.installed
 	$(INVOKE) doctor --name "$$ENV_NAME" --frontend "$${FRONTEND:-auto}"

@@ -11,6 +11,7 @@ import shlex
 import shutil
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from invoke import Collection, Context, Exit, task
@@ -174,8 +175,15 @@ def _solve(c: Context, settings: Settings, spec: EnvSpec, out_dir: Path) -> dict
 PinSource = ExplicitLock | list[tuple[str, str]]
 
 
-def _pin_text(settings: Settings, pyproject_text: str, source: PinSource, poetry_lock: Path) -> str:
-    """pyproject.toml's text with the pins that ``source`` (a lock or an env's list) calls for."""
+def _pin_text(
+    settings: Settings,
+    pyproject_text: str,
+    source: PinSource,
+    poetry_lock: Path,
+    table: Mapping[str, tuple[str, ...]] | None = None,
+) -> str:
+    """pyproject.toml's text with the pins that ``source`` (a lock or an env's list) calls for;
+    ``table`` is the name mapping (an env's conda-meta over the bundled one)."""
     if isinstance(source, ExplicitLock):
         entries = [(e.name, e.version) for e in source.entries]
     else:
@@ -188,6 +196,7 @@ def _pin_text(settings: Settings, pyproject_text: str, source: PinSource, poetry
         poetry_versions(poetry_lock),
         settings.pypi_names,
         settings.pin_extra,
+        table,
     )
     return apply_pins(pyproject_text, pins, settings.pin_group)
 
@@ -318,14 +327,17 @@ def pin(c, from_env=False, name=None, dry_run=False, no_lock=False):
         if prefix is None:
             raise _fail(f"env '{settings.env_name}' not found; create it with `invoke reproduce`")
         from lockstep.doctor import read_conda_meta
+        from lockstep.names import mapping_for, names_from_conda_meta
 
         records = read_conda_meta(Path(prefix)).values()
         source: PinSource = [(r.name, r.version) for r in records]
+        table = mapping_for(names_from_conda_meta((r.name, r.files) for r in records))
     else:
         source = _read_lock(ROOT / settings.lock_file(platform))
+        table = None
     poetry_lock = ROOT / settings.poetry_lock_file
     old = PYPROJECT.read_text(encoding="utf-8")
-    new = _pin_text(settings, old, source, poetry_lock)
+    new = _pin_text(settings, old, source, poetry_lock, table)
     diff = text_diff(old, new, "pyproject.toml")
     if dry_run or c.config.run.dry:
         print(diff or "pins are up to date")
@@ -338,12 +350,18 @@ def pin(c, from_env=False, name=None, dry_run=False, no_lock=False):
         return
     with tempfile.TemporaryDirectory(prefix="lockstep-pin-") as tmp:
         project = _scratch_project(settings, old, Path(tmp) / "project")
-        _pin_and_lock(c, settings, source, project)
+        _pin_and_lock(c, settings, source, project, table)
         atomic_write_text(PYPROJECT, (project / "pyproject.toml").read_text(encoding="utf-8"))
         atomic_write_text(poetry_lock, (project / "poetry.lock").read_text(encoding="utf-8"))
 
 
-def _pin_and_lock(c: Context, settings: Settings, source: PinSource, project: Path) -> None:
+def _pin_and_lock(
+    c: Context,
+    settings: Settings,
+    source: PinSource,
+    project: Path,
+    table: Mapping[str, tuple[str, ...]] | None = None,
+) -> None:
     """Pin, then lock with Poetry, in a scratch ``project`` holding pyproject.toml (+ poetry.lock).
 
     Locking can bring in packages that conda also provides (torch's filelock, say): those are
@@ -352,7 +370,7 @@ def _pin_and_lock(c: Context, settings: Settings, source: PinSource, project: Pa
     pyproject = project / "pyproject.toml"
     for round_number in range(2):
         text = pyproject.read_text(encoding="utf-8")
-        pinned = _pin_text(settings, text, source, project / "poetry.lock")
+        pinned = _pin_text(settings, text, source, project / "poetry.lock", table)
         if round_number and pinned == text:
             return
         pyproject.write_text(pinned, encoding="utf-8")
@@ -560,7 +578,61 @@ def doctor(c, name=None, prefix=None, frontend=None, json=False):  # noqa: A002
     _report("doctor", report.findings, json, inventory)
 
 
+@task(
+    help={
+        "source": "a parselmouth compressed_mapping.json (file or URL), repeatable; the first "
+        "that names a package wins: give conda-forge's (files/v0/conda-forge/ in "
+        "github.com/prefix-dev/parselmouth) first, then pytorch's"
+    },
+    iterable=["source"],
+)
+def refresh_names(c, source):
+    """Rebuild the bundled conda-to-PyPI name mapping from parselmouth's files."""
+    import gzip
+    import os
+    import urllib.request
+
+    from lockstep.names import DATA_FILE, render_table, table_from_parselmouth
+
+    if not source:
+        raise _fail("give --source FILE-OR-URL (parselmouth's compressed_mapping.json)")
+    documents = []
+    for item in source:
+        try:
+            if item.startswith(("http://", "https://")):
+                with urllib.request.urlopen(item, timeout=60) as response:  # noqa: S310
+                    documents.append(json.load(response))
+            else:
+                documents.append(json.loads(Path(item).read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            message = f"{item}: cannot read a JSON mapping ({exc}); check the path or URL"
+            raise _fail(message) from None
+    table = table_from_parselmouth(*documents)
+    text = render_table(table, " + ".join(source))
+    # mtime=0: the same mapping gives the same bytes, so a refresh without news is no diff.
+    data = gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)
+    target = ROOT / "src" / "lockstep" / "data" / DATA_FILE
+    if c.config.run.dry:
+        print(f"would write {len(table)} names to {target}")
+        return
+    target.parent.mkdir(exist_ok=True)
+    partial = target.with_name(f".{target.name}.tmp")
+    partial.write_bytes(data)
+    os.replace(partial, target)
+    print(f"{target.relative_to(ROOT)}: {len(table)} conda names with PyPI distributions")
+
+
 ns = Collection(
-    env_create, lock, poetry_init, pin, reproduce, update, verify_gpu, rename, check, doctor
+    env_create,
+    lock,
+    poetry_init,
+    pin,
+    reproduce,
+    update,
+    verify_gpu,
+    rename,
+    check,
+    doctor,
+    refresh_names,
 )
 ns.configure({"run": {"env": {"PYTHONNOUSERSITE": "1"}}})

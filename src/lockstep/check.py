@@ -15,9 +15,9 @@ from typing import Any
 
 from lockstep import inputhash, poetryhash
 from lockstep.errors import LockstepError
-from lockstep.explicit import ExplicitLock, read_explicit
+from lockstep.explicit import ExplicitLock, pip_lines_error, read_explicit
 from lockstep.findings import Finding, error, warning
-from lockstep.names import conda_to_pypi, normalize
+from lockstep.names import normalize, pypi_names
 from lockstep.pins import current_pins, desired_pins
 from lockstep.pypi import (
     LockedPackage,
@@ -35,8 +35,35 @@ from lockstep.spec import EnvSpec, MatchSpec, load_env_spec, load_yaml
 DEFAULTS_CHANNELS = frozenset({"defaults", "anaconda", "main", "r", "msys2", "pkgs/main", "pkgs/r"})
 # PyPI wheels that duplicate conda's PyTorch stack when conda provides it.
 TORCH_WHEELS = frozenset({"torch", "torchvision", "torchaudio", "triton"})
-# conda packages that carry CUDA libraries (the nvidia-* wheels ship the same ones).
-_CONDA_CUDA_PREFIXES = ("cuda-", "libcu", "libnv", "cudnn", "nccl", "libcudnn", "libnccl")
+# conda packages that carry CUDA libraries (the nvidia-* wheels ship the same ones), by name as
+# real locks spell them: nvidia's and conda-forge's cuda-* split packages, the libraries split out
+# of the toolkit (each also with -dev, -static, ...), and the older all-in-one packages. Names,
+# not prefixes: "libcu" would catch libcurl and libcups, which nearly every env holds.
+_CUDA_PREFIX = "cuda-"
+_CUDA_LIBRARIES = frozenset(
+    {
+        "cudatoolkit",
+        "cudnn",
+        "nccl",
+        "cutensor",
+        "pytorch-cuda",
+        "libcublas",
+        "libcufft",
+        "libcufile",
+        "libcurand",
+        "libcusolver",
+        "libcusparse",
+        "libcudnn",
+        "libcudss",
+        "libcutensor",
+        "libnccl",
+        "libnpp",
+        "libnvjitlink",
+        "libnvjpeg",
+        "libnvfatbin",
+        "libnvrtc",
+    }
+)
 _CUDA_DEPENDENTS = ("pytorch-gpu", "cudnn", "nccl", "cupy", "cuda-toolkit", "cuda-runtime")
 _NUMBER = re.compile(r"\d+(?:\.\d+)*")
 # The `files = [...]` hash lists of poetry.lock: nine tenths of the text, unused by the checks.
@@ -79,15 +106,24 @@ def conda_pypi_versions(lock: ExplicitLock, overrides: Mapping[str, str]) -> dic
     """PyPI name -> version for the conda packages that are Python distributions."""
     found: dict[str, str] = {}
     for entry in lock.entries:
-        pypi = conda_to_pypi(entry.name, overrides)
-        if pypi:
+        for pypi in pypi_names(entry.name, overrides):
             found[pypi] = entry.version
     return found
 
 
+def is_cuda_package(conda_name: str) -> bool:
+    """True for a conda package that carries CUDA libraries (or pins their generation)."""
+    base = conda_name.split("-", 1)[0] if conda_name.startswith("lib") else conda_name
+    return (
+        conda_name.startswith(_CUDA_PREFIX)
+        or conda_name in _CUDA_LIBRARIES
+        or base in _CUDA_LIBRARIES
+    )
+
+
 def conda_has_cuda(lock: ExplicitLock) -> bool:
     """True when the conda lock installs CUDA libraries."""
-    return any(e.name.startswith(_CONDA_CUDA_PREFIXES) for e in lock.entries)
+    return any(is_cuda_package(e.name) for e in lock.entries)
 
 
 def _cuda_floor(spec: MatchSpec | None) -> tuple[int, ...] | None:
@@ -286,11 +322,15 @@ def _stale_conda_lock(
     if inputs.spec.pip:
         return []  # reported as pip-section; conda-lock's hash of it needs the network
     try:
-        expected = inputhash.input_hash(env, vp, platform)
+        accepted = inputhash.accepted_hashes(env, vp, platform)
+    except inputhash.InputFileError as exc:
+        at_fault = settings.virtual_packages_file if exc.path == vp else settings.environment_file
+        return [warning("conda-lock-unverified", at_fault, str(exc), "fix that file")]
     except LockstepError as exc:
         return [warning("conda-lock-unverified", name, str(exc), "see the message")]
-    if expected == lock.input_hash:
-        return []
+    if lock.input_hash in accepted:
+        return []  # conda-lock 4 also accepts the hashes of earlier versions (3.0 and 2.x)
+    expected = inputhash.input_hash(env, vp, platform)
     return [
         error(
             "conda-lock-stale",
@@ -323,14 +363,50 @@ def poetry_lock_findings(inputs: Inputs) -> list[Finding]:
 # --------------------------------------------------------------------------- across locks
 
 
-def cross_lock_findings(inputs: Inputs, lock: ExplicitLock) -> list[Finding]:
-    """conda and Poetry agree: same versions, no duplicate wheels, pins in line."""
-    if inputs.poetry_lock is None:
+def pip_line_findings(
+    inputs: Inputs, lock: ExplicitLock, platform: str, packages: Mapping[str, LockedPackage]
+) -> list[Finding]:
+    """The lock's ``# pip`` lines: refused (a conda install skips them), and compared like
+    Poetry's packages with conda's and Poetry's versions of the same distributions."""
+    if not lock.pip:
         return []
+    name = inputs.settings.lock_file(platform)
+    found = [
+        error(
+            "pip-lines",
+            name,
+            pip_lines_error(lock).removeprefix(f"{lock.path}: "),
+            "move them to pyproject.toml and lock again",
+        )
+    ]
+    conda = conda_pypi_versions(lock, inputs.settings.pypi_names)
+    for pip in lock.pip:
+        pypi = normalize(pip.name)
+        others = [("the conda lock", conda.get(pypi))]
+        if pypi in packages:
+            others.append(("poetry.lock", packages[pypi].version))
+        for where, version in others:
+            if version is not None and not same_version(version, pip.version):
+                found.append(
+                    error(
+                        "version-conflict",
+                        name,
+                        f"{pypi}: a `# pip` line installs {pip.version}, {where} has {version}",
+                        "keep one copy: move the package to one side and lock again",
+                    )
+                )
+    return found
+
+
+def cross_lock_findings(inputs: Inputs, lock: ExplicitLock, platform: str = "") -> list[Finding]:
+    """conda and Poetry agree: same versions, no duplicate wheels, pins in line."""
     settings = inputs.settings
-    packages = parse_poetry_lock(inputs.poetry_lock)
+    packages = parse_poetry_lock(inputs.poetry_lock) if inputs.poetry_lock is not None else {}
+    found = pip_line_findings(inputs, lock, platform or lock.platform or "", packages)
+    if inputs.poetry_lock is None:
+        return found
     conda = conda_pypi_versions(lock, settings.pypi_names)
-    found = _version_conflicts(settings, packages, conda)
+    found += _version_conflicts(settings, packages, conda)
     found += _duplicate_wheels(inputs, lock, packages, conda)
     found += _pin_findings(inputs, lock, packages)
     return found
@@ -460,5 +536,5 @@ def check(root: Path, settings: Settings, platforms: Iterable[str] | None = None
         lock_found, lock = conda_lock_findings(inputs, platform)
         found += lock_found
         if lock is not None and lock.platform == platform:
-            found += cross_lock_findings(inputs, lock)
+            found += cross_lock_findings(inputs, lock, platform)
     return list(dict.fromkeys(found))  # one platform's Poetry findings repeat on the next

@@ -10,6 +10,10 @@ from lockstep.errors import LockstepError
 
 _ARCHIVE_SUFFIXES = (".conda", ".tar.bz2")
 _HASH_RE = re.compile(r"^(?:[0-9a-f]{32}|sha256:[0-9a-f]{64}|[0-9a-f]{64})$")
+# conda-lock's line for a PyPI package of the env: `# pip <name> @ <url>#sha256=<hex>`.
+_PIP_LINE_RE = re.compile(r"^#\s*pip\s+(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s+@\s+(?P<url>\S+)$")
+_PIP_PREFIX_RE = re.compile(r"^#\s*pip\s")
+_SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tgz")
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,16 @@ class LockEntry:
 
 
 @dataclass(frozen=True)
+class PipEntry:
+    """One ``# pip`` line: a PyPI package that only `conda-lock install` would install."""
+
+    name: str
+    version: str
+    url: str
+    sha256: str
+
+
+@dataclass(frozen=True)
 class ExplicitLock:
     """A parsed explicit lock."""
 
@@ -38,6 +52,7 @@ class ExplicitLock:
     platform: str | None
     input_hash: str | None
     entries: tuple[LockEntry, ...]
+    pip: tuple[PipEntry, ...] = ()
 
     def by_name(self) -> dict[str, LockEntry]:
         """Entries keyed by conda package name."""
@@ -58,6 +73,43 @@ def parse_url(url_and_hash: str) -> LockEntry:
     return LockEntry(name, version, build, channel, subdir, url, digest)
 
 
+def _file_version(name: str, filename: str) -> str:
+    """The version in a wheel's or sdist's file name (escaped name first, PEP 427/625)."""
+    if filename.endswith(".whl"):
+        parts = filename[: -len(".whl")].split("-")
+        return parts[1] if len(parts) >= 5 else ""
+    stem = next((filename[: -len(s)] for s in _SDIST_SUFFIXES if filename.endswith(s)), "")
+    escaped = re.sub(r"[-_.]+", "[-_.]+", re.escape(name).replace("\\", ""))
+    match = re.fullmatch(rf"(?i){escaped}-(.+)", stem)
+    return match.group(1) if match else ""
+
+
+def parse_pip_line(line: str) -> PipEntry:
+    """Split ``# pip name @ url#sha256=hex`` (conda-lock's spelling)."""
+    match = _PIP_LINE_RE.match(line.strip())
+    if match is None:
+        raise ValueError(f"not a `# pip NAME @ URL#sha256=HASH` line: {line.strip()!r}")
+    url, _, fragment = match.group("url").partition("#")
+    algorithm, _, digest = fragment.partition("=")
+    if algorithm != "sha256" or not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise ValueError(f"no #sha256=<64 hex> after the URL in {line.strip()!r}")
+    name = match.group("name")
+    version = _file_version(name, url.rsplit("/", 1)[-1])
+    if not version:
+        raise ValueError(f"no version in the file name of {url!r}")
+    return PipEntry(name, version, url, digest)
+
+
+def pip_lines_error(lock: ExplicitLock) -> str:
+    """One line refusing a lock whose ``# pip`` lines conda would skip, and what to do."""
+    names = ", ".join(f"{p.name} {p.version}" for p in lock.pip)
+    return (
+        f"{lock.path}: {len(lock.pip)} `# pip` line(s) ({names}) that a conda install skips; "
+        "move those packages to pyproject.toml (`poetry add NAME`), drop the `pip:` section of "
+        "environment.yml, and lock again (`invoke lock`)"
+    )
+
+
 def parse_explicit(text: str, path: str = "<lock>") -> ExplicitLock:
     """Parse the text of an explicit lock; a malformed line names the file and line."""
     if not any(line.strip() == "@EXPLICIT" for line in text.splitlines()):
@@ -66,10 +118,17 @@ def parse_explicit(text: str, path: str = "<lock>") -> ExplicitLock:
         )
     platform = input_hash = None
     entries: list[LockEntry] = []
+    pip: list[PipEntry] = []
     seen_explicit = False
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line:
+            continue
+        if _PIP_PREFIX_RE.match(line) and " @ " in line:
+            try:
+                pip.append(parse_pip_line(line))
+            except ValueError as exc:
+                raise LockstepError(f"{path}: line {number}: {exc}") from None
             continue
         if line.startswith("#"):
             key, _, value = line[1:].strip().partition(":")
@@ -87,7 +146,7 @@ def parse_explicit(text: str, path: str = "<lock>") -> ExplicitLock:
             entries.append(parse_url(line))
         except ValueError as exc:
             raise LockstepError(f"{path}: line {number}: {exc}") from None
-    return ExplicitLock(path, platform, input_hash, tuple(entries))
+    return ExplicitLock(path, platform, input_hash, tuple(entries), tuple(pip))
 
 
 def read_explicit(path: Path, platform: str | None = None) -> ExplicitLock:

@@ -67,6 +67,14 @@ class Unsupported(Exception):
     """The input uses a spelling the fast path does not cover; conda-lock must compute it."""
 
 
+class InputFileError(LockstepError):
+    """One input file is wrong; ``path`` names it (environment.yml or virtual-packages.yml)."""
+
+    def __init__(self, path: Path | str, message: str) -> None:
+        super().__init__(message)
+        self.path = Path(path)
+
+
 # --------------------------------------------------------------------------- the fast path
 
 
@@ -168,10 +176,13 @@ def _specs(filtered_text: str, category: str) -> list[dict[str, Any]]:
     return [unique[name] for name in sorted(unique)]
 
 
-def _virtual_package(name: str, spec: str, subdir: str) -> tuple[str, dict[str, Any]]:
+def _virtual_package(
+    name: str, spec: str, subdir: str, legacy_build: bool = True
+) -> tuple[str, dict[str, Any]]:
     version, _, build_string = spec.partition(" ")
-    # conda-lock >= 3.0.3 re-adds v2's "_0" build suffix so that old hashes stay valid.
-    build = f"{build_string}_0" if build_string else "0"
+    # conda-lock >= 3.0.3 re-adds v2's "_0" build suffix so that old hashes stay valid; 3.0.0
+    # to 3.0.2 wrote it without, and conda-lock 4 accepts both.
+    build = (f"{build_string}_0" if legacy_build else build_string) if build_string else "0"
     entry = {
         "name": name,
         "version": version,
@@ -187,7 +198,7 @@ def _virtual_package(name: str, spec: str, subdir: str) -> tuple[str, dict[str, 
     return f"{name}-{version}-{build}.tar.bz2", entry
 
 
-def virtual_packages_content(vp: Any, platform: str) -> dict[str, Any]:
+def virtual_packages_content(vp: Any, platform: str, legacy_build: bool = True) -> dict[str, Any]:
     """The ``virtual_package_hash`` part: the fake repodata of noarch and ``platform``."""
     subdirs = vp.get("subdirs") if isinstance(vp, dict) else None
     if not isinstance(subdirs, dict):
@@ -207,7 +218,7 @@ def virtual_packages_content(vp: Any, platform: str) -> dict[str, Any]:
                 raise Unsupported(f"virtual package {name!r}: {spec!r}")
             if spec.count(" ") > 1 or "" in spec.split(" "):
                 raise Unsupported(f"virtual package spec {spec!r}")
-            filename, entry = _virtual_package(name, spec, subdir)
+            filename, entry = _virtual_package(name, spec, subdir, legacy_build)
             repodata[filename] = entry
         content[subdir] = {"info": {"subdir": subdir}, "packages": repodata}
     return content
@@ -215,6 +226,20 @@ def virtual_packages_content(vp: Any, platform: str) -> dict[str, Any]:
 
 def fast_input_hash(env_text: str, vp_text: str, platform: str) -> str:
     """conda-lock's input hash of ``platform``, or :class:`Unsupported`."""
+    return _fast_content_hashes(env_text, vp_text, platform)[0]
+
+
+def fast_accepted_hashes(env_text: str, vp_text: str, platform: str) -> set[str]:
+    """Every hash conda-lock 4 accepts as fresh (backwards_compatible_content_hashes)."""
+    if platform == "osx-64":
+        raise Unsupported("osx-64 has an __osx 10.15 variant; conda-lock computes it")
+    return set(_fast_content_hashes(env_text, vp_text, platform))
+
+
+def _fast_content_hashes(env_text: str, vp_text: str, platform: str) -> list[str]:
+    """The current hash first, then the variants conda-lock 4 still accepts: the virtual
+    packages with and without v2's ``_0`` build suffix, the specs with and without the
+    ``markers: null`` key that conda-lock 3.0.0 added."""
     env = _load_yaml(env_text)
     if not isinstance(env, dict):
         raise Unsupported("environment file is not a mapping")
@@ -223,47 +248,119 @@ def fast_input_hash(env_text: str, vp_text: str, platform: str) -> str:
     category = env.get("category") or "main"
     if not isinstance(category, str):
         raise Unsupported("category")
-    content = {
-        "channels": [_channel_json(c) for c in _channels(env)],
-        "specs": _specs("\n".join(filter_selectors(env_text, platform)), category),
-        "virtual_package_hash": virtual_packages_content(_load_yaml(vp_text), platform),
-    }
-    return hashlib.sha256(json.dumps(content, sort_keys=True).encode("utf-8")).hexdigest()
+    channels = [_channel_json(c) for c in _channels(env)]
+    specs = _specs("\n".join(filter_selectors(env_text, platform)), category)
+    vp = _load_yaml(vp_text)
+    hashes = []
+    for legacy_build in (True, False):
+        virtual = virtual_packages_content(vp, platform, legacy_build)
+        for with_markers in (False, True):
+            listed = [{**s, "markers": None} if with_markers else s for s in specs]
+            content = {"channels": channels, "specs": listed, "virtual_package_hash": virtual}
+            text = json.dumps(content, sort_keys=True).encode("utf-8")
+            hashes.append(hashlib.sha256(text).hexdigest())
+    return hashes
 
 
 # --------------------------------------------------------------------------- conda-lock itself
 
 
-def conda_lock_input_hash(env_file: Path, vp_file: Path, platform: str) -> str:
-    """The hash as conda-lock 4 computes it, through its own library (slow import)."""
-    from conda_lock.content_hash import compute_content_hashes
+def _conda_lock_inputs(env_file: Path, vp_file: Path, platform: str) -> tuple[Any, Any]:
+    """conda-lock's lock specification and virtual package repo; errors name the file."""
     from conda_lock.lookup import DEFAULT_MAPPING_URL
     from conda_lock.src_parser import make_lock_spec
     from conda_lock.virtual_package import virtual_package_repo_from_specification
 
-    spec = make_lock_spec(
-        src_files=[Path(env_file)], platform_overrides=[platform], mapping_url=DEFAULT_MAPPING_URL
-    )
-    repo = virtual_package_repo_from_specification(Path(vp_file))
+    try:
+        repo = virtual_package_repo_from_specification(Path(vp_file))
+    except Exception as exc:  # pydantic, yaml and value errors alike: one line naming the file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputFileError(vp_file, f"conda-lock cannot read {vp_file}: {first}") from None
+    try:
+        spec = make_lock_spec(
+            src_files=[Path(env_file)],
+            platform_overrides=[platform],
+            mapping_url=DEFAULT_MAPPING_URL,
+        )
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputFileError(env_file, f"conda-lock cannot read {env_file}: {first}") from None
+    return spec, repo
+
+
+def conda_lock_input_hash(env_file: Path, vp_file: Path, platform: str) -> str:
+    """The hash as conda-lock 4 computes it, through its own library (slow import)."""
+    from conda_lock.content_hash import compute_content_hashes
+
+    spec, repo = _conda_lock_inputs(env_file, vp_file, platform)
     return compute_content_hashes(spec, repo)[platform]
+
+
+def conda_lock_accepted_hashes(env_file: Path, vp_file: Path, platform: str) -> set[str]:
+    """Every hash conda-lock 4 calls fresh, through its own library (slow import)."""
+    from conda_lock.content_hash import backwards_compatible_content_hashes, compute_content_hashes
+
+    spec, repo = _conda_lock_inputs(env_file, vp_file, platform)
+    accepted = backwards_compatible_content_hashes(spec, repo, platform)
+    return accepted | {compute_content_hashes(spec, repo)[platform]}
+
+
+def _check_virtual_packages(vp_file: Path) -> str:
+    """The text of virtual-packages.yml, if it is the mapping conda-lock reads."""
+    text = Path(vp_file).read_text(encoding="utf-8")
+    try:
+        vp = _load_yaml(text)
+    except Unsupported as exc:
+        raise InputFileError(vp_file, f"{vp_file}: invalid YAML: {exc}") from None
+    if not isinstance(vp, dict) or not isinstance(vp.get("subdirs"), dict):
+        raise InputFileError(
+            vp_file,
+            f"{vp_file}: expected `subdirs: {{<platform>: {{packages: {{__cuda: ...}}}}}}`",
+        )
+    return text
+
+
+def accepted_hashes(env_file: Path, vp_file: Path, platform: str) -> set[str]:
+    """The ``# input_hash`` values conda-lock 4 accepts for ``platform`` (the current one and
+    those of earlier conda-lock versions): fast when it can be, conda-lock's otherwise."""
+    env_text = Path(env_file).read_text(encoding="utf-8")
+    if re.search(r"^\s*-?\s*pip\s*:", env_text, re.MULTILINE):
+        # conda-lock needs its PyPI name mapping (a download) for a pip: section.
+        raise InputFileError(
+            env_file, f"{env_file}: has a 'pip:' section; the input hash needs the network"
+        )
+    vp_text = _check_virtual_packages(vp_file)
+    try:
+        return fast_accepted_hashes(env_text, vp_text, platform)
+    except Unsupported:
+        pass
+    try:
+        return conda_lock_accepted_hashes(Path(env_file), Path(vp_file), platform)
+    except ImportError:
+        raise InputFileError(
+            env_file,
+            f"{env_file}: a spec spelling needs conda-lock's own parser and conda-lock is not "
+            "installed here; run the check where conda-lock is (the project's .venv or env)",
+        ) from None
 
 
 def input_hash(env_file: Path, vp_file: Path, platform: str) -> str:
     """conda-lock's input hash of ``platform``: fast when it can be, conda-lock's otherwise."""
     env_text = Path(env_file).read_text(encoding="utf-8")
     if re.search(r"^\s*-?\s*pip\s*:", env_text, re.MULTILINE):
-        # conda-lock needs its PyPI name mapping (a download) for a pip: section.
-        raise LockstepError(f"{env_file}: has a 'pip:' section; the input hash needs the network")
+        raise InputFileError(
+            env_file, f"{env_file}: has a 'pip:' section; the input hash needs the network"
+        )
+    vp_text = _check_virtual_packages(vp_file)
     try:
-        return fast_input_hash(env_text, Path(vp_file).read_text(encoding="utf-8"), platform)
+        return fast_input_hash(env_text, vp_text, platform)
     except Unsupported:
         pass
     try:
         return conda_lock_input_hash(Path(env_file), Path(vp_file), platform)
     except ImportError:
-        raise LockstepError(
+        raise InputFileError(
+            env_file,
             f"{env_file}: a spec spelling needs conda-lock's own parser and conda-lock is not "
-            "installed here; run the check where conda-lock is (the project's .venv or env)"
+            "installed here; run the check where conda-lock is (the project's .venv or env)",
         ) from None
-    except Exception as exc:  # conda-lock's parser raises many types; report it in one line
-        raise LockstepError(f"conda-lock cannot read {env_file}: {exc}") from None

@@ -32,6 +32,8 @@ CHANNEL_MIRRORS_VAR = "LOCKSTEP_CONDA_CHANNEL_MIRRORS"
 _SCHEMES = ("http", "https", "file")
 # Channels such as conda-forge/label/broken: the label belongs to the channel, not to the base.
 _LABEL = "label"
+# Anaconda's own channels (and their mirrors) sit under pkgs/: conda calls them pkgs/main, pkgs/r.
+_PKGS = "pkgs"
 
 
 class MirrorError(ValueError):
@@ -47,6 +49,11 @@ class PackageUrl:
     subdir: str
     filename: str
     fragment: str = ""
+
+    @property
+    def channel_url(self) -> str:
+        """The channel's URL as the lock has it (``https://host/prefix/channel``)."""
+        return f"{self.base}/{self.channel}"
 
     def at(self, channel_url: str) -> str:
         """This package served from ``channel_url`` (the URL of its channel), hash kept."""
@@ -66,10 +73,12 @@ class MirrorConfig:
         """False when nothing is mirrored: the lock is used as it is."""
         return bool(self.base or self.channels)
 
-    def channel_url(self, channel: str) -> str | None:
-        """The mirror's URL of one channel, or None to keep the lock's."""
-        if channel in self.channels:
-            return self.channels[channel]
+    def channel_url(self, channel: str, full_url: str = "") -> str | None:
+        """The mirror's URL of one channel (named as conda names it, or by its full URL), or
+        None to keep the lock's."""
+        for key in (channel, full_url.rstrip("/")):
+            if key and key in self.channels:
+                return self.channels[key]
         return f"{self.base}/{channel}" if self.base else None
 
 
@@ -90,7 +99,10 @@ def parse_channel_mirrors(value: str, setting: str = CHANNEL_MIRRORS_VAR) -> dic
         name, sep, url = item.partition("=")
         if not (sep and name and url):
             raise MirrorError(f"{setting}: {item!r} is not CHANNEL=URL")
-        mirrors[name.strip("/")] = check_mirror_url(url, f"{setting} ({name})")
+        # A channel is named as conda names it (conda-forge, pkgs/main, conda-forge/label/X) or
+        # by its full URL (https://host/prefix/channel); the name ends at the last `=`'s left.
+        name, _, url = item.rpartition("=") if "://" in name else (name, sep, url)
+        mirrors[name.rstrip("/")] = check_mirror_url(url, f"{setting} ({name})")
     return mirrors
 
 
@@ -115,6 +127,9 @@ def split_package_url(url: str) -> PackageUrl:
     if len(head) >= 5 and head[-1] == _LABEL:
         channel = f"{head[-2]}/{_LABEL}/{channel}"
         head = head[:-2]
+    elif len(head) >= 4 and head[-1] == _PKGS:
+        channel = f"{_PKGS}/{channel}"
+        head = head[:-1]
     if len(head) < 3 or not channel or not subdir:
         raise MirrorError(f"not a conda package URL: {url!r}")
     return PackageUrl("/".join(head), channel, subdir, filename, fragment)
@@ -123,8 +138,25 @@ def split_package_url(url: str) -> PackageUrl:
 def rewrite_url(url: str, config: MirrorConfig) -> str:
     """One package URL served from the mirror, or unchanged when its channel is not mirrored."""
     package = split_package_url(url)
-    channel_url = config.channel_url(package.channel)
+    channel_url = config.channel_url(package.channel, package.channel_url)
     return package.at(channel_url) if channel_url else url
+
+
+def _package_lines(text: str) -> list[str]:
+    return [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip() and not line.strip().startswith(("#", "@"))
+    ]
+
+
+def unmatched_channels(text: str, config: MirrorConfig) -> list[str]:
+    """The channel mirrors that no package of the lock comes from (a misspelt name, say)."""
+    used: set[str] = set()
+    for line in _package_lines(text):
+        package = split_package_url(line)
+        used |= {package.channel, package.channel_url}
+    return sorted(name for name in config.channels if name not in used)
 
 
 def rewrite_lock(text: str, config: MirrorConfig, path: str = "<lock>") -> tuple[str, int]:
@@ -200,11 +232,20 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         env[CHANNEL_MIRRORS_VAR] = " ".join(args.channel)
     try:
         config = config_from_env(env)
-        text, changed = rewrite_lock(args.lock.read_text(encoding="utf-8"), config, str(args.lock))
+        original = args.lock.read_text(encoding="utf-8")
+        text, changed = rewrite_lock(original, config, str(args.lock))
+        unmatched = unmatched_channels(original, config)
     except (MirrorError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     _write(args.output, text)
+    if unmatched:
+        print(
+            f"lockstep: warning: no package of {args.lock.name} comes from channel(s) "
+            f"{', '.join(unmatched)}; name channels as conda does (conda-forge, pkgs/main, "
+            "conda-forge/label/X) or by URL",
+            file=sys.stderr,
+        )
     if config.active:
         print(f"lockstep: {changed} package URLs of {args.lock.name} from {describe(config)}")
     return 0

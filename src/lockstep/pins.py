@@ -14,27 +14,21 @@ from collections.abc import Iterable, Mapping
 import tomlkit
 from tomlkit.toml_document import TOMLDocument
 
-from lockstep.names import conda_to_pypi, normalize
+from lockstep.names import conda_to_pypi, normalize, pypi_names
 from lockstep.spec import EnvSpec
 
 # A conda version that PEP 440 also accepts; others cannot be pinned in Poetry.
 _PEP440_RE = re.compile(
     r"^\d+(?:\.\d+)*(?:(?:a|b|rc)\d+)?(?:\.post\d+)?(?:\.dev\d+)?$", re.IGNORECASE
 )
-# conda packages that are never Python distributions, by prefix.
-_NOT_PYTHON_PREFIXES = ("lib", "_", "cuda-", "ca-certificates", "openssl", "ld_impl")
 # Tools of the env itself. Naming them in environment.yml does not pin them (that would make
 # Poetry resolve itself into the project's lock); when poetry.lock holds them anyway (a test
 # group that runs Poetry, say) they are pinned like any other package, so both locks agree.
-TOOLING = frozenset({"pip", "poetry", "conda-lock", "setuptools", "wheel"})
+# conda and mamba ship dist-infos too, but PyPI's `mamba` is another project and PyPI's `conda`
+# stopped in 2017: pinning them would make `poetry lock` fail.
+TOOLING = frozenset({"pip", "poetry", "conda-lock", "setuptools", "wheel", "conda", "mamba"})
 
 PIN_GROUP_COMMENT = "Written by `invoke pin` from the conda lock: do not edit by hand."
-
-
-def _is_python_candidate(conda_name: str, overrides: Mapping[str, str]) -> bool:
-    if conda_name in overrides:
-        return bool(overrides[conda_name])
-    return not conda_name.startswith(_NOT_PYTHON_PREFIXES)
 
 
 def desired_pins(
@@ -43,25 +37,26 @@ def desired_pins(
     poetry_names: Iterable[str] = (),
     overrides: Mapping[str, str] | None = None,
     extra: Iterable[str] = (),
+    table: Mapping[str, tuple[str, ...]] | None = None,
 ) -> dict[str, str]:
     """PyPI name -> exact version for every conda package that Poetry must not replace.
 
-    A conda package is pinned when poetry.lock also holds it (so both locks agree on one
-    version), when environment.yml names it (tooling excepted), or when settings list it in
-    ``pin-extra``.
+    Only conda packages that are Python distributions (lockstep.names) are pinned: when
+    poetry.lock also holds them (so both locks agree on one version), when environment.yml
+    names them (tooling excepted), or when settings list them in ``pin-extra``. ``table`` is
+    the name mapping to use (an env's conda-meta over the bundled one; default: bundled).
     """
     overrides = dict(overrides or {})
     direct = {d.name for d in spec.dependencies} | set(extra)
     in_poetry = {normalize(n) for n in poetry_names}
     pins: dict[str, str] = {}
     for conda_name, version in conda_packages:
-        if not _is_python_candidate(conda_name, overrides):
+        primary = conda_to_pypi(conda_name, overrides, table)
+        if primary is None or not _PEP440_RE.match(version):
             continue
-        pypi = conda_to_pypi(conda_name, overrides)
-        if pypi is None:
-            continue
+        locked = [n for n in pypi_names(conda_name, overrides, table) if n in in_poetry]
         named = conda_name in direct and conda_name not in TOOLING
-        if (named or pypi in in_poetry) and _PEP440_RE.match(version):
+        for pypi in locked or ([primary] if named else []):
             pins[pypi] = version
     return dict(sorted(pins.items()))
 

@@ -17,6 +17,11 @@ _SPEC_RE = re.compile(
     re.VERBOSE,
 )
 _OPERATORS = ("==", ">=", "<=", "!=", "~=", ">", "<")
+# conda's bracket form, name[key=value, key='value'], after or instead of version and build.
+_BRACKET_RE = re.compile(r"^(?P<head>[^\[]*)\[(?P<body>[^\]]*)\]\s*$")
+_BRACKET_ITEM_RE = re.compile(
+    r"""\s*([a-z_]+)\s*=\s*(?:'([^']*)'|"([^"]*)"|([^,'"\s]+))\s*(?:,|$)"""
+)
 
 
 @dataclass(frozen=True)
@@ -48,15 +53,31 @@ class EnvSpec:
         return next((d for d in self.dependencies if d.name == name), None)
 
 
+def _bracket(text: str) -> tuple[str, dict[str, str]]:
+    """``head[key=value, ...]`` -> (head, {key: value}); text without brackets unchanged."""
+    match = _BRACKET_RE.match(text)
+    if match is None:
+        if "[" in text or "]" in text:
+            raise ValueError(f"not a conda match spec (unbalanced brackets): {text!r}")
+        return text, {}
+    body, items, at = match.group("body"), {}, 0
+    while at < len(body.rstrip()):
+        item = _BRACKET_ITEM_RE.match(body, at)
+        if item is None:
+            raise ValueError(f"not a conda match spec (bad [key=value]): {text!r}")
+        items[item.group(1)] = next(v for v in item.groups()[1:] if v is not None)
+        at = item.end()
+    return match.group("head"), items
+
+
 def parse_matchspec(text: str) -> MatchSpec:
-    """Split ``channel::name version build`` in any of conda's spellings."""
-    match = _SPEC_RE.match(text)
+    """Split ``channel::name version build`` in any of conda's spellings, brackets included."""
+    head, items = _bracket(text)
+    match = _SPEC_RE.match(head)
     if not match:
         raise ValueError(f"not a conda match spec: {text!r}")
     rest = match.group("rest")
     version = build = ""
-    if "[" in rest:
-        raise ValueError(f"bracketed match specs are not supported here: {text!r}")
     if rest.startswith("=") and not rest.startswith("=="):
         # name=version=build
         version, _, build = rest[1:].partition("=")
@@ -64,9 +85,9 @@ def parse_matchspec(text: str) -> MatchSpec:
         version, _, build = rest.partition(" ")
     return MatchSpec(
         name=match.group("name").lower(),
-        version=version.replace(" ", ""),
-        build=build.strip(),
-        channel=match.group("channel") or "",
+        version=items.get("version", version).replace(" ", ""),
+        build=items.get("build", build).strip(),
+        channel=items.get("channel", match.group("channel") or ""),
     )
 
 

@@ -24,7 +24,8 @@ from .distinfo import SITE_PACKAGES
 from .helpers import isolated_env, run
 
 REPO = Path(__file__).resolve().parents[2]
-# What the starter ships that the tasks and `make reproduce` need; src/ is copied as *.py only.
+# What the starter ships that the tasks and `make reproduce` need; src/ is copied as *.py plus
+# the package's data (the bundled name mapping), not caches.
 STARTER_FILES = ("tasks.py", "Makefile")
 STARTER_DIRS = ("scripts",)
 LOCK = "conda-linux-64.lock"
@@ -220,7 +221,8 @@ def copy_starter(dest: Path) -> None:
         shutil.copy2(REPO / name, dest / name)
     for name in STARTER_DIRS:
         shutil.copytree(REPO / name, dest / name)
-    for source in (REPO / "src").rglob("*.py"):
+    package_data = (REPO / "src").glob("*/data/*")
+    for source in [*(REPO / "src").rglob("*.py"), *package_data]:
         target = dest / source.relative_to(REPO)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target)
