@@ -185,7 +185,9 @@ def _contains(op: str, text: str, candidate: str) -> bool:
     if op == "<":
         if public >= spec.key():
             return False
-        return spec.is_prerelease or not have.is_prerelease or have.base().key() != spec.base().key()
+        return (
+            spec.is_prerelease or not have.is_prerelease or have.base().key() != spec.base().key()
+        )
     if op == ">":
         if public <= spec.key():
             return False
@@ -223,9 +225,7 @@ def _clause_matches(version: str, clause: str) -> bool:
             upper = [*release[:first], release[first] + 1]
         else:
             upper = [release[0] + 1] if len(release) == 1 else [release[0], release[1] + 1]
-        return _contains(">=", text, version) and _contains(
-            "<", ".".join(map(str, upper)), version
-        )
+        return _contains(">=", text, version) and _contains("<", ".".join(map(str, upper)), version)
     if op == "=":
         op = "=="
     if text.endswith(".*") and op not in ("==", "!="):

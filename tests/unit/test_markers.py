@@ -97,7 +97,7 @@ def test_same_answer_as_packaging(marker: str) -> None:
 
 @pytest.mark.parametrize(
     "marker",
-    ['python_version >= "3.8" and', 'python_version >= 3.8', 'os_name == "nt")', "foo == 'x'"],
+    ['python_version >= "3.8" and', "python_version >= 3.8", 'os_name == "nt")', "foo == 'x'"],
 )
 def test_unreadable_markers_are_errors(marker: str) -> None:
     with pytest.raises(MarkerError):
