@@ -431,6 +431,17 @@ def plan_for(
     )
 
 
+def lock_environment(platform: str | None, python_version: str | None) -> dict[str, str]:
+    """The target of a conda lock or env: its platform and its python package's version
+    (defaults: linux-64, the Python running this)."""
+    try:
+        if python_version is None:
+            return default_environment(platform or "linux-64")
+        return target_environment(platform or "linux-64", python_version)
+    except MarkerError as exc:
+        raise PlanError(str(exc)) from exc
+
+
 def default_environment(platform: str = "linux-64") -> dict[str, str]:
     """The target when none is given: ``platform`` with the Python running this."""
     return target_environment(platform, ".".join(map(str, sys.version_info[:3])))
@@ -508,7 +519,8 @@ def default_groups(pyproject: Mapping[str, object], exclude: str) -> list[str]:
 
 
 def env_python_version(prefix: Path) -> str:
-    """The Python version of a conda env, from its conda-meta record (no interpreter started)."""
+    """The Python version of an env: its conda-meta record, else (a plain venv, as the bootstrap
+    of .venv makes) what its interpreter says."""
     for record_path in sorted((Path(prefix) / "conda-meta").glob("python-[0-9]*.json")):
         try:
             record = json.loads(record_path.read_text(encoding="utf-8"))
@@ -516,9 +528,23 @@ def env_python_version(prefix: Path) -> str:
             continue
         if record.get("name") == "python" and record.get("version"):
             return str(record["version"])
-    raise PlanError(
-        f"{prefix}: no conda python package in conda-meta; pass --python-version (e.g. 3.11.10)"
-    )
+    try:
+        answer = subprocess.run(
+            python_version_command(str(env_python(Path(prefix)))),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        raise PlanError(
+            f"{prefix}: no python in this env; pass --python-version (e.g. 3.11.10)"
+        ) from None
+    return answer.stdout.strip()
+
+
+def python_version_command(python: str) -> list[str]:
+    """An interpreter's version, as markers see it (python_full_version)."""
+    return [python, "-I", "-c", "import platform; print(platform.python_version())"]
 
 
 def build_plan(args: argparse.Namespace, pyproject: Mapping[str, Any]) -> tuple[Plan, list[str]]:

@@ -315,3 +315,34 @@ def test_cli_plans_before_the_env_exists(capsys: pytest.CaptureFixture) -> None:
     assert err == "error: give --prefix (an existing env) or --python-version (e.g. 3.11.10)\n"
     assert pypi_main([*args, "--python-version", "3.11.10", "--platform", "linux-32"]) == 1
     assert capsys.readouterr().err.startswith("error: unknown platform 'linux-32'; use one of")
+
+
+def test_env_python_version_of_a_plain_venv_asks_its_interpreter(tmp_path: Path) -> None:
+    from lockstep.pypi import env_python_version
+
+    with pytest.raises(PlanError, match="no python in this env; pass --python-version"):
+        env_python_version(tmp_path)
+    python = tmp_path / "bin" / "python"
+    python.parent.mkdir()
+    python.write_text("#!/bin/sh\necho 3.12.4\n")
+    python.chmod(0o755)
+    assert env_python_version(tmp_path) == "3.12.4"
+    _fake_env(tmp_path)  # a conda env: its conda-meta record answers, no interpreter started
+    assert env_python_version(tmp_path) == "3.11.10"
+
+
+def test_cli_runs_on_the_standard_library_alone() -> None:
+    """`python -S` has no site-packages (no packaging): the plan of a real lock still works."""
+    import subprocess
+    import sys
+
+    corpus = ROOT / "tests" / "data" / "poetry" / "lerobot-2025-02"
+    command = [sys.executable, "-S", "-m", "lockstep.pypi", "plan", "--python-version", "3.12.7"]
+    command += ["--poetry-lock", str(corpus / "poetry.lock")]
+    command += ["--pyproject", str(corpus / "pyproject.toml")]
+    done = subprocess.run(
+        command, capture_output=True, text=True, env={"PYTHONPATH": str(ROOT / "src")}
+    )
+    assert done.returncode == 0, done.stderr
+    plan = json.loads(done.stdout)
+    assert "torch==2.6.0" in plan["install"] and "zarr==3.0.3" in plan["install"]
