@@ -335,10 +335,12 @@ class _Walk:
             features = frozenset((known or set()) | edge.extras)
             reached[key] = set(features)
             chosen[edge.name] = package
+            asked = {normalize(extra) for extra in features}
             activated = {
                 normalize(requirement_name(requirement))
-                for extra in features
-                for requirement in package.extras.get(extra, ())
+                for extra, requirements in package.extras.items()
+                if normalize(extra) in asked
+                for requirement in requirements
             }
             for name, value in package.dependencies.items():
                 for dependency, optional in _table_edges(name, value):
@@ -368,13 +370,15 @@ def make_plan(
     environment: Mapping[str, str] | None = None,
     project: str = "",
     lock_markers: bool = False,
+    extras: Iterable[str] = (),
 ) -> Plan:
     """Walk the lock's graph from the roots for the target ``environment`` (default: linux-64 and
     this Python), stopping at what conda provides.
 
     ``packages``: ``locked_versions`` (or one package per name); ``project``: the root project's
     name, skipped where a dependency needs it (a plugin in the dev group); ``lock_markers``: the
-    lock has lock-version 2.1's per-group markers, which then also decide (as Poetry's exporter).
+    lock has lock-version 2.1's per-group markers, which then also decide (as Poetry's exporter),
+    ``extras`` being the project's extras that these markers may name.
     """
     versions = _as_versions(packages)
     environment = environment or default_environment()
@@ -393,7 +397,8 @@ def make_plan(
             for key, package in needed.items()
             if set(package.groups) & set(selected)
             and walk.marker(
-                _markers(package.markers, [g for g in selected if g in package.groups]) or ""
+                _markers(package.markers, [g for g in selected if g in package.groups]) or "",
+                frozenset(normalize(e) for e in extras),
             )
         }
     installed, stopped = walk.run(edges, stop=provided)
@@ -416,7 +421,7 @@ def plan_for(
 ) -> Plan:
     """The install plan of a project on a target: what ``poetry install`` would install there
     (``groups``, the project's ``extras``), minus what conda provides and what only it needs."""
-    groups = list(groups)
+    groups, extras = list(groups), list(extras)
     project = pyproject.get("project", {}).get("name") or pyproject.get("tool", {}).get(
         "poetry", {}
     ).get("name", "")
@@ -428,6 +433,7 @@ def plan_for(
         environment,
         project=str(project),
         lock_markers=_lock_version(lock_data) >= (2, 1),
+        extras=extras,
     )
 
 

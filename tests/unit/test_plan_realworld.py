@@ -247,3 +247,20 @@ def test_plan_for_refuses_a_lock_missing_a_dependency() -> None:
     data = {**data, "package": [p for p in data["package"] if p["name"] != "rich"]}
     with pytest.raises(PlanError, match="rich is a dependency but not in poetry.lock"):
         plan_for(pyproject, data, ["main"], [], target_environment("linux-64", "3.12.7"))
+
+
+@pytest.mark.parametrize(
+    ("name", "extra", "brings"),
+    [
+        ("lerobot-2025-02", "pi0", "transformers"),  # [project.optional-dependencies]
+        ("textual-2023-12", "syntax", "tree-sitter"),  # [tool.poetry.extras], optional = true
+    ],
+)
+def test_project_extras_add_their_dependencies(name: str, extra: str, brings: str) -> None:
+    pyproject, data = _inputs(name)
+    environment = target_environment("linux-64", "3.11.10")
+    groups = default_groups(pyproject, PIN_GROUP)
+    without = {p.name for p in plan_for(pyproject, data, groups, [], environment).install}
+    with_extra = plan_for(pyproject, data, groups, [], environment, extras=[extra])
+    assert brings not in without
+    assert brings in {p.name for p in with_extra.install}
