@@ -6,8 +6,16 @@ minus the wheels that only those need (the nvidia-* and triton wheels of PyPI's 
 how no wheel replaces or duplicates what conda provides (poetry issue 6408: Poetry's installer
 would reinstall conda's torch and add its CUDA wheels).
 
+The plan means what Poetry means on one target (a conda platform and a Python version): the
+lock's graph is walked from the project's requirements with every marker evaluated there
+(lockstep.markers), so a package needed only elsewhere (pywin32 on win32) gets no line, and of a
+name locked at several versions the one its edges allow is taken. tests/unit/test_plan_realworld.py
+holds it equal to `poetry export` and `poetry install --dry-run` on real locks.
+
 Standard library only: it runs inside a freshly created env, as
-``python -m lockstep.pypi install --prefix ENV`` with ``src`` on PYTHONPATH.
+``python -m lockstep.pypi install --prefix ENV`` with ``src`` on PYTHONPATH, and before the env
+exists as ``python -m lockstep.pypi plan --python-version 3.11.10`` (the engine calls
+``plan_for`` in-process).
 """
 
 from __future__ import annotations
@@ -98,17 +106,6 @@ def _edges(value: object) -> list[dict[str, Any]]:
     if isinstance(value, (list, tuple)):
         return [table for item in value for table in _edges(item)]
     return []
-
-
-def _dependency_table(value: object) -> dict[str, object]:
-    """One edge as a single table: optional only if every table is; the extras of all."""
-    tables = _edges(value)
-    if len(tables) == 1:
-        return tables[0]
-    return {
-        "optional": all(t.get("optional") for t in tables),
-        "extras": sorted({e for t in tables for e in t.get("extras", [])}),
-    }
 
 
 def _markers(raw: object, groups: Sequence[str]) -> str | None:

@@ -264,3 +264,24 @@ def test_project_extras_add_their_dependencies(name: str, extra: str, brings: st
     with_extra = plan_for(pyproject, data, groups, [], environment, extras=[extra])
     assert brings not in without
     assert brings in {p.name for p in with_extra.install}
+
+
+@pytest.mark.parametrize("name", ["textual-2023-12", "textual-2025"])
+def test_check_finds_no_poetry_plan_error_where_poetry_calls_the_lock_fresh(
+    name: str, tmp_path: Path
+) -> None:
+    """check used to report `poetry-plan` ("textual is a dependency but not in poetry.lock")
+    on these locks, which `poetry check --lock` calls fresh (check.txt)."""
+    from tests.lockfiles import generated_lock_text
+
+    from lockstep import check
+    from lockstep.explicit import parse_explicit
+    from lockstep.settings import Settings
+
+    assert (CORPUS / name / "check.txt").read_text().endswith("exit status 0\n")
+    pyproject, data = _inputs(name)
+    inputs = check.Inputs(tmp_path, Settings(), None, None, pyproject, data)
+    conda = [("python", "3.12.7", "h_0_cpython"), ("rich", "13.7.0", "pyhd8ed1ab_0")]
+    lock = parse_explicit(generated_lock_text(conda))
+    found = check.cross_lock_findings(inputs, lock)
+    assert "poetry-plan" not in {f.code for f in found}
