@@ -23,10 +23,10 @@ from lockstep.pypi import (
     LockedPackage,
     PlanError,
     default_groups,
-    make_plan,
+    lock_environment,
     parse_poetry_lock,
+    plan_for,
     read_poetry_lock,
-    root_requirements,
 )
 from lockstep.settings import Settings, read_toml
 from lockstep.spec import EnvSpec, MatchSpec, load_env_spec, load_yaml
@@ -439,8 +439,10 @@ def _duplicate_wheels(
 ) -> list[Finding]:
     settings = inputs.settings
     groups = default_groups(inputs.pyproject, settings.pin_group)
+    python = lock.by_name().get("python")
     try:
-        plan = make_plan(packages, root_requirements(inputs.pyproject, groups), groups, conda)
+        environment = lock_environment(lock.platform, python.version if python else None)
+        plan = plan_for(inputs.pyproject, inputs.poetry_lock, groups, conda, environment)
     except PlanError as exc:
         return [error("poetry-plan", settings.poetry_lock_file, str(exc), "run `poetry lock`")]
     has_torch, has_cuda = "torch" in conda, conda_has_cuda(lock)

@@ -27,9 +27,8 @@ from lockstep.pypi import (
     conda_provided_distributions,
     default_groups,
     env_python,
-    make_plan,
-    parse_poetry_lock,
-    root_requirements,
+    lock_environment,
+    plan_for,
 )
 
 _DIST_INFO = re.compile(r"^(lib/python[^/]+/site-packages/[^/]+\.dist-info)/")
@@ -243,12 +242,13 @@ def pypi_findings(
     pin_group: str,
     provided: Mapping[str, str],
     distributions: list[Distribution],
+    environment: Mapping[str, str] | None = None,
 ) -> list[Finding]:
     """The non-conda distributions against exactly what `lockstep.pypi install` installs."""
-    packages = parse_poetry_lock(poetry_lock)
     groups = default_groups(pyproject, pin_group)
     try:
-        plan = make_plan(packages, root_requirements(pyproject, groups), groups, provided)
+        environment = environment or lock_environment(None, None)
+        plan = plan_for(pyproject, poetry_lock, groups, provided, environment)
     except PlanError as exc:
         return [error("poetry-plan", poetry_lock_file, str(exc), "run `poetry lock`")]
     expected = {normalize(p.name): p.version for p in plan.install}
@@ -406,9 +406,21 @@ def doctor(
         )
     else:
         provided = conda_provided_distributions(prefix)
-        found += pypi_findings(
-            poetry_lock_file, poetry_lock, pyproject, pin_group, provided, distributions
-        )
+        python = records.get("python")
+        try:
+            environment = lock_environment(lock.platform, python.version if python else None)
+        except PlanError as exc:
+            found.append(error("poetry-plan", poetry_lock_file, str(exc), "run `poetry lock`"))
+        else:
+            found += pypi_findings(
+                poetry_lock_file,
+                poetry_lock,
+                pyproject,
+                pin_group,
+                provided,
+                distributions,
+                environment,
+            )
     found += duplicate_findings(distributions)
     found += overwritten_findings(records, distributions, prefix)
     found += cuda_findings(records, prefix)

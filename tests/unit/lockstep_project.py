@@ -165,6 +165,17 @@ class Project:
             packages.setdefault(name, (version, ["conda"], deps))
         for name, version in TORCH_WHEEL_DEPS.items():
             packages.setdefault(name, (version, ["conda"], {}))
+        # As Poetry writes lock-version 2.1: a package is in every group of what depends on it.
+        changed = True
+        while changed:
+            changed = False
+            for _, needers, deps in list(packages.values()):
+                for dep in deps:
+                    version, groups, dep_deps = packages[dep]
+                    missing = [g for g in needers if g not in groups]
+                    if missing:
+                        packages[dep] = (version, [*groups, *missing], dep_deps)
+                        changed = True
         blocks = []
         for name, (version, groups, deps) in sorted(packages.items()):
             version = self.poetry_version_override.get(name, version)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from lockstep.markers import target_environment
 from lockstep.pypi import (
     LockedPackage,
     PlanError,
@@ -69,10 +70,13 @@ def test_plan_leaves_torch_and_its_cuda_wheels_to_conda() -> None:
     assert plan.other_groups == ["colorama", "pytest"]
 
 
-def test_plan_without_conda_installs_everything_reachable() -> None:
-    plan = make_plan(GRAPH, {"lightning": set(), "pytest": set()}, ["main", "test"], [])
-    assert [p.name for p in plan.install] == [
-        "colorama",
+def test_plan_without_conda_installs_everything_reachable_on_the_target() -> None:
+    roots = {"lightning": set(), "pytest": set()}
+    linux = make_plan(GRAPH, roots, ["main", "test"], [], target_environment("linux-64", "3.11.10"))
+    windows = make_plan(GRAPH, roots, ["main", "test"], [], target_environment("win-64", "3.11.10"))
+    assert [p.name for p in windows.install] == ["colorama"] + [p.name for p in linux.install]
+    assert "colorama" in linux.other_groups  # its edge holds on win32 only
+    assert [p.name for p in linux.install] == [
         "filelock",
         "lightning",
         "nvidia-cublas-cu12",
@@ -106,7 +110,8 @@ def test_dependency_missing_from_lock_says_relock() -> None:
         make_plan({}, {"requests": set()}, ["main"], [])
 
 
-def test_requirement_line_has_markers_and_every_hash() -> None:
+def test_requirement_line_has_every_hash_and_no_marker() -> None:
+    # Markers are evaluated by the plan: a package not needed on the target gets no line at all.
     package = _pkg(
         "colorama",
         groups=("test",),
@@ -115,19 +120,21 @@ def test_requirement_line_has_markers_and_every_hash() -> None:
         version="0.4.6",
     )
     assert requirement_line(package, ["main", "test"]) == (
-        "colorama==0.4.6 ; (sys_platform == 'win32') \\\n"
-        "    --hash=sha256:aa \\\n"
-        "    --hash=sha256:bb"
+        "colorama==0.4.6 \\\n    --hash=sha256:aa \\\n    --hash=sha256:bb"
     )
 
 
-def test_marker_of_one_group_is_dropped_when_another_group_needs_it_always() -> None:
-    package = _pkg("colorama", groups=("dev", "test"), markers={"test": "os_name == 'nt'"})
-    assert (
-        requirement_line(package, ["dev", "test"]) == "colorama==1.0 \\\n    --hash=sha256:colorama"
-    )
-    both = _pkg("colorama", groups=("dev", "test"), markers={"dev": "a", "test": "b"})
-    assert requirement_line(both, ["dev", "test"]).startswith("colorama==1.0 ; (a) or (b) ")
+def test_lock_21_marker_of_one_group_is_dropped_when_another_group_needs_it_always() -> None:
+    graph = {
+        "pytest": _pkg("pytest", {"colorama": {"version": "*"}}, groups=("dev", "test")),
+        "colorama": _pkg("colorama", groups=("dev", "test"), markers={"test": "os_name == 'nt'"}),
+    }
+    linux = target_environment("linux-64", "3.11.10")
+    roots = {"pytest": set()}
+    both = make_plan(graph, roots, ["dev", "test"], [], linux, lock_markers=True)
+    test = make_plan(graph, roots, ["test"], [], linux, lock_markers=True)
+    assert [p.name for p in both.install] == ["colorama", "pytest"]
+    assert [p.name for p in test.install] == ["pytest"]
 
 
 def test_requirement_line_refuses_unhashed_and_vcs() -> None:
@@ -189,6 +196,11 @@ def _fake_env(prefix: Path) -> None:
             ],
         },
         "libcublas-12.9-h_0.json": {"name": "libcublas", "files": ["lib/libcublas.so.12"]},
+        "python-3.11.10-hc5c86c4_3_cpython.json": {
+            "name": "python",
+            "version": "3.11.10",
+            "files": ["bin/python3.11", "lib/python3.11/os.py"],
+        },
     }
     for name, record in records.items():
         (meta / name).write_text(json.dumps(record))
@@ -290,3 +302,47 @@ def test_default_groups_are_poetrys_defaults() -> None:
     }
     assert default_groups(pyproject, "conda") == ["main", "dev", "test"]
     assert default_groups({}, "conda") == ["main"]
+
+
+def test_cli_plans_before_the_env_exists(capsys: pytest.CaptureFixture) -> None:
+    lock, pyproject = str(ROOT / "poetry.lock"), str(ROOT / "pyproject.toml")
+    args = ["plan", "--poetry-lock", lock, "--pyproject", pyproject]
+    assert pypi_main([*args, "--python-version", "3.11.10"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert any(line.startswith("typing-extensions==") for line in out["install"])
+    assert pypi_main(args) == 1
+    err = capsys.readouterr().err
+    assert err == "error: give --prefix (an existing env) or --python-version (e.g. 3.11.10)\n"
+    assert pypi_main([*args, "--python-version", "3.11.10", "--platform", "linux-32"]) == 1
+    assert capsys.readouterr().err.startswith("error: unknown platform 'linux-32'; use one of")
+
+
+def test_env_python_version_of_a_plain_venv_asks_its_interpreter(tmp_path: Path) -> None:
+    from lockstep.pypi import env_python_version
+
+    with pytest.raises(PlanError, match="no python in this env; pass --python-version"):
+        env_python_version(tmp_path)
+    python = tmp_path / "bin" / "python"
+    python.parent.mkdir()
+    python.write_text("#!/bin/sh\necho 3.12.4\n")
+    python.chmod(0o755)
+    assert env_python_version(tmp_path) == "3.12.4"
+    _fake_env(tmp_path)  # a conda env: its conda-meta record answers, no interpreter started
+    assert env_python_version(tmp_path) == "3.11.10"
+
+
+def test_cli_runs_on_the_standard_library_alone() -> None:
+    """`python -S` has no site-packages (no packaging): the plan of a real lock still works."""
+    import subprocess
+    import sys
+
+    corpus = ROOT / "tests" / "data" / "poetry" / "lerobot-2025-02"
+    command = [sys.executable, "-S", "-m", "lockstep.pypi", "plan", "--python-version", "3.12.7"]
+    command += ["--poetry-lock", str(corpus / "poetry.lock")]
+    command += ["--pyproject", str(corpus / "pyproject.toml")]
+    done = subprocess.run(
+        command, capture_output=True, text=True, env={"PYTHONPATH": str(ROOT / "src")}
+    )
+    assert done.returncode == 0, done.stderr
+    plan = json.loads(done.stdout)
+    assert "torch==2.6.0" in plan["install"] and "zarr==3.0.3" in plan["install"]
