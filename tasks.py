@@ -7,6 +7,7 @@ echoes each, and prints. Settings: task argument > [tool.lockstep] in pyproject.
 
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
 import sys

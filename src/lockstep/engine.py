@@ -47,10 +47,10 @@ from urllib.parse import unquote, urlsplit
 from lockstep import commands, envvars, mirrors, pypi
 from lockstep.envs import EnvListing, child_environ, list_envs, machine_platform
 from lockstep.errors import LockstepError
-from lockstep.explicit import ExplicitLock, read_explicit
+from lockstep.explicit import ExplicitLock, pip_lines_error, read_explicit
 from lockstep.frontend import Frontend, find_frontend
 from lockstep.fsutil import atomic_write_text
-from lockstep.names import conda_to_pypi
+from lockstep.names import pypi_names
 from lockstep.settings import Settings, check_env_name, load_settings, read_toml
 
 # Exit status of `reproduce` when there is no conda lock yet and --locked was not given: the
@@ -228,9 +228,11 @@ class PoetrySide:
     groups: list[str]
     pin_group: str
 
-    def plan(self, conda_provided: Sequence[str]) -> pypi.Plan:
-        roots = pypi.root_requirements(self.pyproject, self.groups)
-        return pypi.make_plan(self.packages, roots, self.groups, conda_provided)
+    def plan(self, conda_provided: Sequence[str], environment: Mapping[str, str]) -> pypi.Plan:
+        """What pip installs on ``environment`` (markers evaluated there), minus conda's."""
+        return pypi.plan_for(
+            self.pyproject, self.lock_data, self.groups, conda_provided, environment
+        )
 
     def requirement_lines(self, plan: pypi.Plan) -> list[str]:
         return [pypi.requirement_line(p, self.groups) for p in plan.install]
@@ -300,8 +302,9 @@ def _warn_if_stale(project: Path, settings: Settings, lock: ExplicitLock, side: 
 
 def _preflight_plan(side: PoetrySide, lock: ExplicitLock, overrides: Mapping[str, str]) -> None:
     """The install plan must hold before the env is touched (conda-meta decides for real later)."""
-    provided = [n for e in lock.entries if (n := conda_to_pypi(e.name, overrides))]
-    plan = side.plan(provided)
+    provided = [n for e in lock.entries for n in pypi_names(e.name, overrides)]
+    environment = pypi.lock_environment(lock.platform, python_version_of(lock))
+    plan = side.plan(provided, environment)
     side.requirement_lines(plan)  # hashes present, sources installable
 
 
@@ -546,7 +549,8 @@ class Transaction:
 def install_poetry_side(prefix: Path, side: PoetrySide, project_dir: Path) -> None:
     """poetry.lock minus what conda installed (conda-meta decides), pip with hashes."""
     provided = pypi.conda_provided_distributions(prefix)
-    plan = side.plan(list(provided))
+    environment = pypi.lock_environment(machine_platform(), pypi.env_python_version(prefix))
+    plan = side.plan(list(provided), environment)
     lines = side.requirement_lines(plan)
     python = str(pypi.env_python(prefix))
     env = child_environ()
@@ -656,11 +660,8 @@ def reproduce(args: argparse.Namespace) -> int:
         say(f"lockstep: no {lock_path.name} yet: locking environment.yml first (LOCKED=1 refuses)")
         return NEEDS_FIRST_LOCK
     lock = read_explicit(lock_path, platform)
-    if getattr(lock, "pip", ()):
-        raise LockstepError(
-            f"{lock_path.name} has `# pip` lines (from a pip: section); move those packages to "
-            "pyproject.toml and run `invoke lock`; nothing was changed"
-        )
+    if lock.pip:  # conda skips them; the Poetry side is where PyPI packages belong
+        raise LockstepError(f"{pip_lines_error(lock)}; nothing was changed")
     side = read_poetry_side(
         _resolve(project, args.pyproject, "pyproject.toml"),
         _resolve(project, args.poetry_lock, settings.poetry_lock_file),

@@ -115,10 +115,11 @@ elif command == "create":
             while not (root / "gate.release").exists():
                 time.sleep(0.02)
         stem = url.split("#")[0].rsplit("/", 1)[-1].replace(".tar.bz2", "").replace(".conda", "")
-        name = stem.rsplit("-", 2)[0] if stem.count("-") >= 2 else stem.split("=")[0]
+        parts = stem.rsplit("-", 2) if stem.count("-") >= 2 else [stem.split("=")[0], "1", "0"]
+        name, version, build = parts
         md5 = url.partition("#")[2]
         (prefix / "conda-meta" / f"{stem}.json").write_text(json.dumps(
-            {"name": name, "version": "1", "build": "0", "url": url.split("#")[0], "md5": md5,
+            {"name": name, "version": version, "build": build, "url": url.split("#")[0], "md5": md5,
              "files": []}))
     if "FAIL_CREATE" in " ".join(urls):
         print("CondaHTTPError: HTTP 404 NOT FOUND", file=sys.stderr)

@@ -31,10 +31,14 @@ PYPROJECT = """\
 name = "demo"
 version = "0.1.0"
 requires-python = ">=3.11,<3.12"
-dependencies = ["invoke"]
+dependencies = []
 
 [tool.poetry]
 package-mode = false
+
+# As the repository's poetry.lock has it (invoke is locked in its dev group).
+[tool.poetry.group.dev.dependencies]
+invoke = "^3.0"
 
 [tool.lockstep]
 env-name = "ml"
@@ -137,7 +141,8 @@ def _channel(root: Path, names: list[str]) -> list[str]:
     """Archives in a local file:// channel and their lock lines (md5 of the real bytes)."""
     urls = []
     for name in names:
-        archive = root / "channel" / "linux-64" / f"{name}-1.0-0.tar.bz2"
+        version = "3.11.9" if name == "python" else "1.0"
+        archive = root / "channel" / "linux-64" / f"{name}-{version}-0.tar.bz2"
         archive.parent.mkdir(parents=True, exist_ok=True)
         archive.write_bytes(f"archive of {name}".encode())
         urls.append(f"{archive.as_uri()}#{hashlib.md5(archive.read_bytes()).hexdigest()}")
@@ -298,7 +303,7 @@ def test_unsafe_names_are_refused_before_anything_runs(setup: Setup, name: str) 
         ),
         (
             lambda s: (s.project / "pyproject.toml").write_text(
-                PYPROJECT.replace('["invoke"]', '["not-in-the-lock"]')
+                PYPROJECT.replace("dependencies = []", 'dependencies = ["not-in-the-lock"]')
             ),
             "not-in-the-lock is a dependency",
         ),
