@@ -8,6 +8,7 @@ echoes each, and prints. Settings: task argument > [tool.lockstep] in pyproject.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
 import sys
@@ -59,6 +60,10 @@ def _run(c: Context, command: list[str], env: dict[str, str] | None = None, **kw
     ``env`` adds to the configured run.env (PYTHONNOUSERSITE=1) instead of replacing it.
     """
     merged = {**c.config.run.env, **(env or {})}
+    # The tools of the env the tasks run in (conda-lock, poetry of the tooling venv or the conda
+    # env) come first: `make lock` runs `.venv/bin/python -m invoke` with .venv/bin not on PATH.
+    tools = str(Path(sys.executable).parent)
+    merged.setdefault("PATH", os.pathsep.join([tools, os.environ.get("PATH", "")]))
     return c.run(shlex.join(command), echo=True, env=merged, **kwargs)
 
 

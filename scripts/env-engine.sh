@@ -3,7 +3,7 @@
 # only) under the first Python 3.11+ it finds, so make and invoke share one implementation of
 # every rule (env names, platforms, lock checks, the install plan, the safety of the env).
 #
-# Python, in this order: $LOCKSTEP_PYTHON; the tooling venv (.venv); python3.13 ... python3 on
+# Python, in this order: $LOCKSTEP_PYTHON; the tooling venv ($VENV, default .venv); python3.13 ... python3 on
 # PATH; conda's own ($CONDA_PYTHON_EXE, or beside the conda/mamba on PATH: Miniforge's base).
 #
 # A first run without a conda lock needs conda-lock and Poetry: the engine says so (exit 3), and
@@ -13,13 +13,14 @@
 # usage: env-engine.sh reproduce|create|recover [engine options]
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
+venv=${VENV:-$here/.venv}
 
 is_new_enough() {
   [ -n "$1" ] && "$1" -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1
 }
 
 find_python() {
-  for candidate in "${LOCKSTEP_PYTHON:-}" "$here/.venv/bin/python" \
+  for candidate in "${LOCKSTEP_PYTHON:-}" "$venv/bin/python" \
       "$(command -v python3.13)" "$(command -v python3.12)" "$(command -v python3.11)" \
       "$(command -v python3)" "${CONDA_PYTHON_EXE:-}"; do
     if is_new_enough "$candidate"; then echo "$candidate"; return 0; fi
@@ -42,5 +43,5 @@ PYTHONPATH="$here/src" "$py" -s -m lockstep.engine "$@" --project-dir "$here"
 rc=$?
 if [ "$rc" -ne 3 ] || [ "${1:-}" != reproduce ]; then exit "$rc"; fi
 shift
-sh "$here/scripts/bootstrap-venv.sh" "${PYTHON:-python3}" "$here/.venv" || exit 1
-exec "$here/.venv/bin/python" -m invoke --search-root "$here" reproduce "$@"
+sh "$here/scripts/bootstrap-venv.sh" "${PYTHON:-python3}" "$venv" || exit 1
+exec "$venv/bin/python" -m invoke --search-root "$here" reproduce "$@"
