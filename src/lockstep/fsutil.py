@@ -51,7 +51,8 @@ def describe_os_error(exc: OSError, path: Path | str | None = None, action: str 
     unchanged = "nothing was changed"
     code = exc.errno
     if code in (errno.ENOSPC, errno.EDQUOT):
-        return f"no space left {action}ing {where}; free space and run again; {unchanged}"
+        doing = {"write": "writing", "read": "reading"}.get(action, action)
+        return f"no space left {doing} {where}; free space and run again; {unchanged}"
     if code in (errno.EACCES, errno.EPERM):
         able = {"write": "writable", "read": "readable"}.get(action, f"{action}able")
         return (
