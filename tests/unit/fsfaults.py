@@ -101,7 +101,7 @@ def give_away(folder: Path) -> None:
 
 
 def run_unprivileged(code: str, cwd: Path) -> dict:
-    """Run ``code`` (Python; it prints one JSON object) as a user who cannot override modes."""
+    """Run ``code`` as a user who cannot override modes; its last line of output is JSON."""
     import pytest
 
     command = [sys.executable, "-c", code]
@@ -114,4 +114,4 @@ def run_unprivileged(code: str, cwd: Path) -> dict:
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": f"{REPO / 'src'}:{REPO}"}
     done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return json.loads(done.stdout.splitlines()[-1])
