@@ -247,3 +247,16 @@ def test_json_output_of_a_task_is_unchanged_by_the_wrapper(project: Path, on_pat
         tasks.check(Shell(), json=True)
     assert info.value.code == 1 and not info.value.message
     assert json.loads(capsys.readouterr().out)["tool"] == "check"
+
+
+def test_lock_refuses_a_template_that_leaves_the_project(project: Path, on_path) -> None:
+    pyproject = project / "pyproject.toml"
+    setting = '[tool.lockstep]\nlock-file-template = "../x-{platform}.lock"'
+    pyproject.write_text(pyproject.read_text().replace("[tool.lockstep]", setting, 1))
+    shell = Shell({"conda-lock": _write_lock(LOCK_TEXT)})
+    assert _exit_line(lambda: tasks.lock(shell)) == (
+        f"error: {pyproject}: lock-file-template '../x-{{platform}}.lock' gives "
+        "'../x-linux-64.lock' for platform 'linux-64', which is not a file name in the project "
+        "folder; use e.g. 'conda-{platform}.lock'"
+    )
+    assert shell.calls == [] and not (project.parent / "x-linux-64.lock").exists()
