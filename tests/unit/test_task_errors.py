@@ -251,8 +251,8 @@ def test_json_output_of_a_task_is_unchanged_by_the_wrapper(project: Path, on_pat
 
 def test_lock_refuses_a_template_that_leaves_the_project(project: Path, on_path) -> None:
     pyproject = project / "pyproject.toml"
-    setting = '[tool.lockstep]\nlock-file-template = "../x-{platform}.lock"'
-    pyproject.write_text(pyproject.read_text().replace("[tool.lockstep]", setting, 1))
+    text = pyproject.read_text().replace('"conda-{platform}.lock"', '"../x-{platform}.lock"', 1)
+    pyproject.write_text(text)
     shell = Shell({"conda-lock": _write_lock(LOCK_TEXT)})
     assert _exit_line(lambda: tasks.lock(shell)) == (
         f"error: {pyproject}: lock-file-template '../x-{{platform}}.lock' gives "
