@@ -514,10 +514,11 @@ def check(c, json=False):  # noqa: A002
         "prefix": "path of the env to examine instead of --name (no conda needed)",
         "frontend": "conda, mamba or micromamba to find the env (default: first on PATH)",
         "json": "print the findings and the inventory as JSON",
+        "no_file_check": "skip hashing conda's installed files against conda-meta",
     }
 )
-def doctor(c, name=None, prefix=None, frontend=None, json=False):  # noqa: A002
-    """Compare the installed env with both locks: who installed what, duplicates, user site."""
+def doctor(c, name=None, prefix=None, frontend=None, json=False, no_file_check=False):  # noqa: A002
+    """Compare the installed env with both locks: who installed what, altered files, user site."""
     from dataclasses import asdict
 
     from lockstep.doctor import doctor as examine
@@ -537,8 +538,18 @@ def doctor(c, name=None, prefix=None, frontend=None, json=False):  # noqa: A002
         locked = read_poetry_lock(poetry_lock, hashes=False) if poetry_lock.exists() else None
     except LockstepError as exc:
         raise _fail(str(exc)) from None
-    report = examine(Path(prefix), lock, poetry_lock.name, locked, pyproject, settings.pin_group)
+    report = examine(
+        Path(prefix),
+        lock,
+        poetry_lock.name,
+        locked,
+        pyproject,
+        settings.pin_group,
+        check_files=not no_file_check,
+    )
     inventory = {"prefix": str(prefix), "distributions": [asdict(d) for d in report.distributions]}
+    if report.file_check is not None:
+        inventory["file_check"] = asdict(report.file_check)
     _report("doctor", report.findings, json, inventory)
 
 

@@ -254,6 +254,27 @@ def test_doctor_task_exits_1_and_prints_json(project: Path, env: Path, monkeypat
     ).items()
 
 
+def test_doctor_task_reports_the_file_check_and_can_skip_it(
+    project: Path, env: Path, monkeypatch, capsys
+) -> None:
+    monkeypatch.setattr(tasks, "ROOT", project)
+    monkeypatch.setattr(tasks, "PYPROJECT", project / "pyproject.toml")
+    monkeypatch.setattr(tasks, "_machine_platform", lambda: "linux-64")
+    monkeypatch.setattr(doctor, "run_python", fake_python)
+    (env / "lib" / "libz.so.1").unlink()
+    with pytest.raises(Exit):
+        tasks.doctor(Context(), prefix=str(env), json=True)
+    document = json.loads(capsys.readouterr().out)
+    assert [f["code"] for f in document["findings"]] == ["conda-file-missing"]
+    check = document["file_check"]
+    files = sum(len(CONDA_LIBS.get(n, [])) for n in CONDA) + 1 + 2 * len(CONDA_DISTS)
+    assert (check["files"], check["hashed"], check["bytes_hashed"]) == (files, 0, 0)
+    assert check["seconds"] >= 0
+    tasks.doctor(Context(), prefix=str(env), json=True, no_file_check=True)
+    document = json.loads(capsys.readouterr().out)
+    assert document["findings"] == [] and "file_check" not in document
+
+
 def test_check_task_clean_exits_0(project: Path, monkeypatch, capsys) -> None:
     monkeypatch.setattr(tasks, "ROOT", project)
     tasks.check(Context())
