@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from lockstep.envvars import state_path
+from lockstep.errors import LockstepError
 from lockstep.explicit import ExplicitLock
 from lockstep.findings import Finding, error, warning
+from lockstep.fsutil import describe_os_error
 from lockstep.names import normalize
 from lockstep.pypi import (
     PlanError,
@@ -477,7 +479,7 @@ def _sha256(path: Path) -> str:
 
 
 def _file_state(prefix: Path, expected: InstalledFile, stats: dict[str, int]) -> str:
-    """ "ok", "missing" or "altered" for one installed file."""
+    """The state of one installed file: "ok", "missing" or "altered"."""
     path = prefix / expected.path
     try:
         info = path.lstat()
@@ -495,7 +497,14 @@ def _file_state(prefix: Path, expected: InstalledFile, stats: dict[str, int]) ->
         return "altered"  # no need to read it
     stats["hashed"] += 1
     stats["bytes_hashed"] += info.st_size
-    return "ok" if _sha256(path) == expected.sha256 else "altered"
+    try:
+        return "ok" if _sha256(path) == expected.sha256 else "altered"
+    except FileNotFoundError:
+        return "missing"  # removed since the lstat above
+    except OSError as exc:
+        raise LockstepError(
+            describe_os_error(exc, path, action="read") + " (or skip this: --no-file-check)"
+        ) from None
 
 
 def installed_file_findings(

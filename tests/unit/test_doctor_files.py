@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from tests.unit.fsfaults import run_unprivileged, unprivileged_folder
 
 from lockstep.doctor import (
     CondaRecord,
@@ -204,3 +205,24 @@ def test_unreadable_records_and_empty_envs_are_quiet(tmp_path: Path) -> None:
     assert installed_file_findings({}, tmp_path)[0] == []
     empty = CondaRecord("x", "1", "0", "", "", ())
     assert installed_file_findings({"x": empty}, tmp_path)[0] == []
+
+
+def test_a_file_doctor_may_not_read_is_one_line() -> None:
+    with unprivileged_folder() as folder:
+        record, prefix = _record(folder, b"x", sha256=hashlib.sha256(b"x").hexdigest())
+        (prefix / "conda-meta").mkdir()
+        (prefix / "conda-meta" / "x-1-0.json").write_text(json.dumps(record))
+        (prefix / "share" / "x.txt").chmod(0o000)
+        code = (
+            "import json; from pathlib import Path\n"
+            "from lockstep.doctor import installed_file_findings, read_conda_meta\n"
+            "from lockstep.errors import LockstepError\n"
+            "p = Path('env')\n"
+            "try: installed_file_findings(read_conda_meta(p), p)\n"
+            "except LockstepError as e: print(json.dumps(str(e)))\n"
+        )
+        assert run_unprivileged(code, folder) == (
+            "cannot read env/share/x.txt: permission denied; make it and its folder readable for "
+            "you (chmod u+r) or run as their owner; nothing was changed (or skip this: "
+            "--no-file-check)"
+        )
