@@ -158,14 +158,14 @@ def _write_temp(target: Path, data: bytes) -> Path:
 
 def _keep_original(target: Path) -> Path | None:
     """A second name for ``target``'s current file, to put back if a later step fails."""
-    if not target.exists():
+    if not os.path.lexists(target):
         return None
     kept = _temp_path(target, "orig")
     try:
-        os.link(target, kept)
+        os.link(target, kept, follow_symlinks=False)
     except OSError:
         # A file system without hard links: a byte copy restores the same content and mode.
-        shutil.copy2(target, kept)
+        shutil.copy2(target, kept, follow_symlinks=False)
     return kept
 
 

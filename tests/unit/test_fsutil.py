@@ -264,3 +264,25 @@ def test_describe_a_missing_folder(tmp_path: Path) -> None:
         f"cannot write {path}: folder {path.parent} does not exist; create it or fix the path in "
         "[tool.lockstep] of pyproject.toml; nothing was changed"
     )
+
+
+def test_a_symlinked_target_comes_back_as_the_same_link(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "pyproject.toml").write_text(OLD["pyproject.toml"])
+    (tmp_path / "project").mkdir()
+    link = tmp_path / "project" / "pyproject.toml"
+    link.symlink_to(tmp_path / "shared" / "pyproject.toml")
+    (tmp_path / "project" / "environment.yml").write_text(OLD["environment.yml"])
+    before = snapshot(tmp_path)
+
+    def replace(src, dst):  # type: ignore[no-untyped-def]
+        if Path(dst).name == "environment.yml":
+            raise OSError(errno.EIO, "Input/output error", str(src))
+        return os.rename(src, dst)
+
+    monkeypatch.setattr(fsutil.os, "replace", replace)
+    with pytest.raises(OSError):
+        write_files_atomically({link: NEW["pyproject.toml"], link.parent / "environment.yml": "x"})
+    assert snapshot(tmp_path) == before and link.is_symlink()
