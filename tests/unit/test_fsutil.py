@@ -286,3 +286,41 @@ def test_a_symlinked_target_comes_back_as_the_same_link(
     with pytest.raises(OSError):
         write_files_atomically({link: NEW["pyproject.toml"], link.parent / "environment.yml": "x"})
     assert snapshot(tmp_path) == before and link.is_symlink()
+
+
+def test_envvars_and_fsutil_need_only_the_standard_library(tmp_path: Path) -> None:
+    """They run with a fresh env's own python, before any package is installed there."""
+    import subprocess
+    import sys
+
+    src = Path(__file__).resolve().parents[2] / "src"
+    (tmp_path / "conda-meta").mkdir()
+    code = f"import sys; sys.path.insert(0, {str(src)!r}); from lockstep.envvars import main; "
+    code += f"main(['--prefix', {str(tmp_path)!r}, 'PYTHONNOUSERSITE=1'])"
+    # -S: no site-packages, so any import beyond the standard library fails here.
+    done = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert json.loads((tmp_path / "conda-meta" / "state").read_text())["env_vars"] == {
+        "PYTHONNOUSERSITE": "1"
+    }
+
+
+def test_envvars_says_in_one_line_what_is_wrong(tmp_path: Path, capsys) -> None:
+    from lockstep.envvars import main
+
+    state = tmp_path / "conda-meta" / "state"
+    state.parent.mkdir()
+    state.write_text("{not json")
+    with pytest.raises(SystemExit) as info:
+        main(["--prefix", str(tmp_path), "PYTHONNOUSERSITE=1"])
+    assert info.value.code == 1
+    assert capsys.readouterr().err == (
+        f"lockstep: error: {state}: not valid JSON; fix or delete it (it only holds the env's "
+        "variables)\n"
+    )
+    assert state.read_text() == "{not json"
+    with pytest.raises(SystemExit):
+        main(["--prefix", str(tmp_path / "missing"), "X=1"])
+    assert capsys.readouterr().err.startswith(
+        f"lockstep: error: cannot write {tmp_path / 'missing' / 'conda-meta' / 'state'}: folder "
+    )
