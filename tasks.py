@@ -14,9 +14,11 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
-from invoke import Collection, Context, Exit, task
+from invoke import Collection, Context, Exit, Task
+from invoke import task as _invoke_task
 from invoke.exceptions import CommandTimedOut
 
 ROOT = Path(__file__).resolve().parent
@@ -27,7 +29,12 @@ from lockstep import commands, envs  # noqa: E402
 from lockstep.errors import LockstepError  # noqa: E402
 from lockstep.explicit import ExplicitLock, read_explicit  # noqa: E402
 from lockstep.frontend import Frontend, find_frontend, frontend_for_lock  # noqa: E402
-from lockstep.fsutil import atomic_write_text  # noqa: E402
+from lockstep.fsutil import (  # noqa: E402
+    atomic_write_text,
+    describe_os_error,
+    read_text,
+    write_files_atomically,
+)
 
 # lockstep.pins (and tomlkit under it) is imported by the tasks that edit pyproject.toml, so that
 # `invoke check` and `invoke --list` start without it.
@@ -45,6 +52,28 @@ PYPROJECT = ROOT / "pyproject.toml"
 
 def _fail(message: str) -> Exit:
     return Exit(f"error: {message}", code=1)
+
+
+@contextmanager
+def _one_line():
+    """What the user can fix ends in one line and exit 1, never in a traceback."""
+    try:
+        yield
+    except LockstepError as exc:
+        raise _fail(str(exc)) from None
+    except OSError as exc:
+        raise _fail(describe_os_error(exc)) from None
+
+
+class _Task(Task):
+    def __call__(self, *args, **kwargs):
+        with _one_line():
+            return super().__call__(*args, **kwargs)
+
+
+def task(*args, **kwargs):
+    """invoke's @task, with every task body run under _one_line."""
+    return _invoke_task(*args, klass=_Task, **kwargs)
 
 
 def _settings(**overrides: object) -> Settings:
@@ -279,9 +308,9 @@ def lock(c, platform=None, frontend=None):
         written = _solve(c, settings, spec, Path(tmp))
         if c.config.run.dry:
             return
-        for platform_name, path in written.items():
-            target = ROOT / settings.lock_file(platform_name)
-            atomic_write_text(target, path.read_text(encoding="utf-8"))
+        new = {ROOT / settings.lock_file(p): read_text(path) for p, path in written.items()}
+        write_files_atomically(new)
+        for target in new:
             print(f"wrote {target.name}")
 
 
@@ -299,7 +328,7 @@ def poetry_init(c, name=None):
         _run(c, commands.poetry_init(project_name, python_range))
         if c.config.run.dry:
             return
-    old = PYPROJECT.read_text(encoding="utf-8")
+    old = read_text(PYPROJECT)
     try:
         doc, changes = ensure_poetry_project(tomlkit.parse(old), python_range, project_name)
     except tomlkit.exceptions.ParseError as exc:
@@ -342,7 +371,7 @@ def pin(c, from_env=False, name=None, dry_run=False, no_lock=False):
         source = _read_lock(ROOT / settings.lock_file(platform))
         table = None
     poetry_lock = ROOT / settings.poetry_lock_file
-    old = PYPROJECT.read_text(encoding="utf-8")
+    old = read_text(PYPROJECT)
     new = _pin_text(settings, old, source, poetry_lock, table)
     diff = text_diff(old, new, "pyproject.toml")
     if dry_run or c.config.run.dry:
@@ -357,8 +386,12 @@ def pin(c, from_env=False, name=None, dry_run=False, no_lock=False):
     with tempfile.TemporaryDirectory(prefix="lockstep-pin-") as tmp:
         project = _scratch_project(settings, old, Path(tmp) / "project")
         _pin_and_lock(c, settings, source, project, table)
-        atomic_write_text(PYPROJECT, (project / "pyproject.toml").read_text(encoding="utf-8"))
-        atomic_write_text(poetry_lock, (project / "poetry.lock").read_text(encoding="utf-8"))
+        write_files_atomically(
+            {
+                PYPROJECT: read_text(project / "pyproject.toml"),
+                poetry_lock: read_text(project / "poetry.lock"),
+            }
+        )
 
 
 def _pin_and_lock(
@@ -511,13 +544,8 @@ def rename(c, name, env_name=None, description=None, dry_run=False):
     from lockstep.pins import text_diff
     from lockstep.rename import RENAMED_FILES, plan_rename
 
-    files = {
-        p: (ROOT / p).read_text(encoding="utf-8") for p in RENAMED_FILES if (ROOT / p).is_file()
-    }
-    try:
-        changes = plan_rename(files, name, env_name, description)
-    except LockstepError as exc:
-        raise _fail(str(exc)) from None
+    files = {p: read_text(ROOT / p) for p in RENAMED_FILES if (ROOT / p).is_file()}
+    changes = plan_rename(files, name, env_name, description)
     if not changes:
         print(f"the project is already named {name!r}; nothing to change")
         return
@@ -525,9 +553,8 @@ def rename(c, name, env_name=None, description=None, dry_run=False):
         print(text_diff(change.old, change.new, change.path), end="")
     if dry_run or c.config.run.dry:
         return
-    # Every file is computed before the first is written; each write is one rename.
+    write_files_atomically({ROOT / change.path: change.new for change in changes})
     for change in changes:
-        atomic_write_text(ROOT / change.path, change.new)
         print(f"wrote {change.path}")
     print("next: `make reproduce` builds the env under its new name (the old env is left as is)")
 
@@ -556,10 +583,11 @@ def check(c, json=False):  # noqa: A002
         "prefix": "path of the env to examine instead of --name (no conda needed)",
         "frontend": "conda, mamba or micromamba to find the env (default: first on PATH)",
         "json": "print the findings and the inventory as JSON",
+        "no_file_check": "skip hashing conda's installed files against conda-meta",
     }
 )
-def doctor(c, name=None, prefix=None, frontend=None, json=False):  # noqa: A002
-    """Compare the installed env with both locks: who installed what, duplicates, user site."""
+def doctor(c, name=None, prefix=None, frontend=None, json=False, no_file_check=False):  # noqa: A002
+    """Compare the installed env with both locks: who installed what, altered files, user site."""
     from dataclasses import asdict
 
     from lockstep.doctor import doctor as examine
@@ -579,8 +607,18 @@ def doctor(c, name=None, prefix=None, frontend=None, json=False):  # noqa: A002
         locked = read_poetry_lock(poetry_lock, hashes=False) if poetry_lock.exists() else None
     except LockstepError as exc:
         raise _fail(str(exc)) from None
-    report = examine(Path(prefix), lock, poetry_lock.name, locked, pyproject, settings.pin_group)
+    report = examine(
+        Path(prefix),
+        lock,
+        poetry_lock.name,
+        locked,
+        pyproject,
+        settings.pin_group,
+        check_files=not no_file_check,
+    )
     inventory = {"prefix": str(prefix), "distributions": [asdict(d) for d in report.distributions]}
+    if report.file_check is not None:
+        inventory["file_check"] = asdict(report.file_check)
     _report("doctor", report.findings, json, inventory)
 
 

@@ -1,9 +1,10 @@
 """`invoke doctor`: an installed env against both locks, read from the env's own files.
 
-conda-meta/*.json says what conda installed (name, version, build, md5, files); each
-site-packages/*.dist-info says which Python distributions are there, and its INSTALLER (with
-conda's file lists) says who put it there. The only process started is the env's python, once,
-to ask whether the user site is enabled under the env's own variables.
+conda-meta/*.json says what conda installed (name, version, build, md5, files, and in
+``paths_data`` the sha256 and size of each file); each site-packages/*.dist-info says which Python
+distributions are there, and its INSTALLER (with conda's file lists) says who put it there. The
+only process started is the env's python, once, to ask whether the user site is enabled under the
+env's own variables.
 """
 
 from __future__ import annotations
@@ -12,15 +13,19 @@ import hashlib
 import json
 import os
 import re
+import stat
 import subprocess
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lockstep.envvars import state_path
+from lockstep.errors import LockstepError
 from lockstep.explicit import ExplicitLock
 from lockstep.findings import Finding, error, warning
+from lockstep.fsutil import describe_os_error
 from lockstep.names import normalize
 from lockstep.pypi import (
     PlanError,
@@ -36,6 +41,39 @@ _SHARED_LIB = re.compile(r"(?:^|/)(lib[A-Za-z0-9_+-]+?)\.so(?:\.[0-9.]+)?$")
 _USER_SITE_CODE = "import site; print(site.ENABLE_USER_SITE)"
 
 Runner = Callable[[list[str], Mapping[str, str]], str]
+# conda doctor leaves these out too: python rewrites its bytecode whenever it likes.
+_VOLATILE_SUFFIXES = (".pyc", ".pyo")
+_HASH_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class InstalledFile:
+    """One entry of a record's ``paths_data``: what the file should be in the env.
+
+    ``sha256`` and ``size`` describe the file as installed. conda and rattler rewrite a file with
+    a prefix placeholder at install time and record its new digest as ``sha256_in_prefix``; the
+    archive's own ``sha256`` and ``size_in_bytes`` then describe the file before the rewrite, so
+    the size is unknown (None) for such a file, and its digest is unknown ("") where no
+    ``sha256_in_prefix`` was recorded.
+    """
+
+    path: str
+    path_type: str = "hardlink"
+    sha256: str = ""
+    size: int | None = None
+    # The archive's paths.json said other bytes than those installed, with no placeholder to
+    # explain it: the payload was altered before the install (a tampered archive or cache).
+    differs_from_archive: bool = False
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """What the installed-file check did, for the JSON inventory."""
+
+    files: int = 0
+    hashed: int = 0
+    bytes_hashed: int = 0
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +88,8 @@ class CondaRecord:
     files: tuple[str, ...]
     # prefix-relative path -> sha256 the package shipped (conda-meta "paths_data", where written)
     sha256: Mapping[str, str] = field(default_factory=dict)
+    # paths_data as the file check reads it; empty for a record without paths_data
+    paths: tuple[InstalledFile, ...] = ()
 
     @property
     def dist_info_dirs(self) -> list[str]:
@@ -73,6 +113,7 @@ class DoctorReport:
 
     findings: list[Finding] = field(default_factory=list)
     distributions: list[Distribution] = field(default_factory=list)
+    file_check: FileCheck | None = None
 
 
 # --------------------------------------------------------------------------- reading the env
@@ -86,6 +127,7 @@ def read_conda_meta(prefix: Path) -> dict[str, CondaRecord]:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
+        where = _installed_path(data.get("files") or ())
         record = CondaRecord(
             name=data.get("name", ""),
             version=data.get("version", ""),
@@ -94,13 +136,63 @@ def read_conda_meta(prefix: Path) -> dict[str, CondaRecord]:
             url=data.get("url", ""),
             files=tuple(data.get("files", ())),
             sha256={
-                p["_path"]: p["sha256"]
+                where(p["_path"]): p["sha256"]
                 for p in (data.get("paths_data") or {}).get("paths", [])
                 if "_path" in p and "sha256" in p
             },
+            paths=_installed_files(data, where),
         )
         records[record.name] = record
     return records
+
+
+def _installed_path(files: Sequence[str]) -> Callable[[str], str]:
+    """Where a paths_data path lives in the env.
+
+    conda records a noarch python package's files in paths_data as the archive names them
+    (site-packages/..., python-scripts/...) and in "files" as installed
+    (lib/python3.X/site-packages/..., bin/...); rattler records the installed path in both.
+    """
+    installed = set(files)
+    site = next((f[: f.index("site-packages/")] for f in files if "/site-packages/" in f), None)
+
+    def where(path: str) -> str:
+        if path in installed:
+            return path
+        if site is not None and path.startswith("site-packages/") and site + path in installed:
+            return site + path
+        script = "bin/" + path.removeprefix("python-scripts/")
+        return script if path.startswith("python-scripts/") and script in installed else path
+
+    return where
+
+
+def _installed_files(
+    data: Mapping[str, Any], where: Callable[[str], str]
+) -> tuple[InstalledFile, ...]:
+    paths_data = data.get("paths_data") or {}
+    if paths_data.get("paths_version", 1) != 1:
+        return ()  # a format this reader does not know: claim nothing about its files
+    found = []
+    for entry in paths_data.get("paths") or ():
+        if not isinstance(entry, dict) or not isinstance(entry.get("_path"), str):
+            continue
+        in_prefix = entry.get("sha256_in_prefix") or ""
+        shipped = entry.get("sha256") or ""
+        rewritten = bool(entry.get("prefix_placeholder"))
+        size = entry.get("size_in_bytes")
+        found.append(
+            InstalledFile(
+                path=where(entry["_path"]),
+                path_type=entry.get("path_type") or "hardlink",
+                sha256=in_prefix or ("" if rewritten else shipped),
+                size=size if isinstance(size, int) and not rewritten else None,
+                differs_from_archive=bool(
+                    in_prefix and shipped and in_prefix != shipped and not rewritten
+                ),
+            )
+        )
+    return tuple(found)
 
 
 def _metadata_field(text: str, key: str) -> str:
@@ -378,6 +470,87 @@ def user_site_findings(prefix: Path, runner: Runner, base: Mapping[str, str]) ->
     ]
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _file_state(prefix: Path, expected: InstalledFile, stats: dict[str, int]) -> str:
+    """The state of one installed file: "ok", "missing" or "altered"."""
+    path = prefix / expected.path
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return "missing"
+    if expected.path_type == "directory":
+        return "ok" if stat.S_ISDIR(info.st_mode) else "altered"
+    if expected.path_type != "hardlink":
+        return "ok"  # a link's recorded digest is of its target path, not of the file it names
+    if not stat.S_ISREG(info.st_mode) or expected.differs_from_archive:
+        return "altered"
+    if not expected.sha256:
+        return "ok"
+    if expected.size is not None and info.st_size != expected.size:
+        return "altered"  # no need to read it
+    stats["hashed"] += 1
+    stats["bytes_hashed"] += info.st_size
+    try:
+        return "ok" if _sha256(path) == expected.sha256 else "altered"
+    except FileNotFoundError:
+        return "missing"  # removed since the lstat above
+    except OSError as exc:
+        raise LockstepError(
+            describe_os_error(exc, path, action="read") + " (or skip this: --no-file-check)"
+        ) from None
+
+
+def installed_file_findings(
+    records: Mapping[str, CondaRecord], prefix: Path
+) -> tuple[list[Finding], FileCheck]:
+    """Files of conda packages that were changed or removed after (or before) the install.
+
+    As `conda doctor` does (its altered-files and missing-files health checks), against
+    paths_data's digests; unlike it, a file whose size differs is not read, and a link's digest
+    is not compared with the bytes of the file it points to.
+    """
+    started = time.perf_counter()
+    prefix = Path(prefix)
+    stats = {"files": 0, "hashed": 0, "bytes_hashed": 0}
+    found = []
+    for record in sorted(records.values(), key=lambda r: r.name):
+        expected = record.paths or tuple(InstalledFile(f, "") for f in record.files)
+        states: dict[str, list[str]] = {"missing": [], "altered": []}
+        for entry in expected:
+            if entry.path.endswith(_VOLATILE_SUFFIXES):
+                continue
+            stats["files"] += 1
+            state = _file_state(prefix, entry, stats)
+            if state != "ok":
+                states[state].append(entry.path)
+        for state, paths in states.items():
+            if paths:
+                found.append(_file_finding(record, state, paths))
+    seconds = round(time.perf_counter() - started, 3)
+    return found, FileCheck(seconds=seconds, **stats)
+
+
+def _file_finding(record: CondaRecord, state: str, paths: list[str]) -> Finding:
+    shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+    count = f"{len(paths)} file{'s' if len(paths) > 1 else ''}"
+    what = "changed since the install" if state == "altered" else "gone"
+    return error(
+        f"conda-file-{state}",
+        "env",
+        f"{record.name} {record.version} {record.build}: {count} {what}: {shown}",
+        "rebuild the env from the locks: `invoke reproduce`; if the files come back "
+        f"{state}, the archive of {record.name} in the package cache or file:// channel is not "
+        "the one the lock names: delete it there and run `invoke reproduce` again",
+    )
+
+
 def doctor(
     prefix: Path,
     lock: ExplicitLock,
@@ -387,8 +560,9 @@ def doctor(
     pin_group: str = "conda",
     runner: Runner | None = None,
     environ: Mapping[str, str] | None = None,
+    check_files: bool = True,
 ) -> DoctorReport:
-    """Every finding about the env at ``prefix``."""
+    """Every finding about the env at ``prefix``; ``check_files`` hashes conda's files."""
     prefix = Path(prefix)
     records = read_conda_meta(prefix)
     owned = {d: r.name for r in records.values() for d in r.dist_info_dirs}
@@ -424,7 +598,11 @@ def doctor(
     found += duplicate_findings(distributions)
     found += overwritten_findings(records, distributions, prefix)
     found += cuda_findings(records, prefix)
+    file_check = None
+    if check_files:
+        altered, file_check = installed_file_findings(records, prefix)
+        found += altered
     found += user_site_findings(
         prefix, runner or run_python, os.environ if environ is None else environ
     )
-    return DoctorReport(found, distributions)
+    return DoctorReport(found, distributions, file_check)

@@ -5,16 +5,19 @@ conda, mamba 2 and micromamba 2 apply ``conda-meta/state``'s ``env_vars`` on act
 environment.yml's ``variables:`` never reach the env (conda-lock drops them).
 
 Standard library only: it runs with the env's own interpreter right after the env is created.
+The file is written like every file of the project (lockstep.fsutil): a new one is readable by
+the other users of a shared env as the umask allows, an existing one keeps its mode.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+
+from lockstep.errors import LockstepError
+from lockstep.fsutil import atomic_write_text, describe_os_error, read_text
 
 
 def state_path(prefix: Path) -> Path:
@@ -32,11 +35,17 @@ def merged_state(current: Mapping[str, object], variables: Mapping[str, str]) ->
 def set_env_vars(prefix: Path, variables: Mapping[str, str]) -> Path:
     """Set ``variables`` in the env at ``prefix``, atomically."""
     path = state_path(prefix)
-    current = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".state.")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(merged_state(current, variables), handle, indent=2)
-    os.replace(tmp, path)
+    try:
+        current = json.loads(read_text(path))
+    except FileNotFoundError:
+        current = {}
+    except ValueError:
+        raise LockstepError(
+            f"{path}: not valid JSON; fix or delete it (it only holds the env's variables)"
+        ) from None
+    if not isinstance(current, dict):
+        raise LockstepError(f"{path}: expected a JSON object; fix or delete it")
+    atomic_write_text(path, json.dumps(merged_state(current, variables), indent=2))
     return path
 
 
@@ -49,7 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     pairs = dict(a.split("=", 1) for a in args.assignments if "=" in a)
     if len(pairs) != len(args.assignments):
         parser.error("each assignment must be NAME=VALUE")
-    print(f"lockstep: set {', '.join(sorted(pairs))} in {set_env_vars(Path(args.prefix), pairs)}")
+    try:
+        path = set_env_vars(Path(args.prefix), pairs)
+    except LockstepError as exc:
+        parser.exit(1, f"lockstep: error: {exc}\n")
+    except OSError as exc:
+        parser.exit(1, f"lockstep: error: {describe_os_error(exc)}\n")
+    print(f"lockstep: set {', '.join(sorted(pairs))} in {path}")
     return 0
 
 

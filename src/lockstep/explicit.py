@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lockstep.errors import LockstepError
+from lockstep.fsutil import read_text
 
 _ARCHIVE_SUFFIXES = (".conda", ".tar.bz2")
 _HASH_RE = re.compile(r"^(?:[0-9a-f]{32}|sha256:[0-9a-f]{64}|[0-9a-f]{64})$")
@@ -156,7 +157,7 @@ def read_explicit(path: Path, platform: str | None = None) -> ExplicitLock:
         raise LockstepError(
             f"{path}: lock file not found; create it with `invoke lock` (needs conda channels)"
         )
-    lock = parse_explicit(path.read_text(encoding="utf-8"), str(path))
+    lock = parse_explicit(read_text(path), str(path))
     if platform is not None and lock.platform != platform:
         raise LockstepError(
             f"{path}: lock is for platform {lock.platform or 'unknown'!r}, this machine is "

@@ -1,25 +1,201 @@
-"""File writes that never leave a half-written file behind."""
+"""File reads and writes that fail in one line and never leave a half-written file behind.
+
+Standard library only: lockstep.envvars imports it inside a freshly created env.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
-import tempfile
+import secrets
+import shutil
+import stat
+from collections.abc import Mapping
 from pathlib import Path
+
+from lockstep.errors import LockstepError
+
+# What open() asks for; the kernel takes the umask (and a default ACL) off, as for any editor.
+# tempfile.mkstemp asks for 0600, which made every new lock file private under umask 022.
+_NEW_FILE_MODE = 0o666
+
+
+def read_text(path: Path) -> str:
+    """The text of a UTF-8 file; any other encoding or an unreadable file is a LockstepError.
+
+    FileNotFoundError propagates: each caller knows what the file is for and how to create it.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise LockstepError(describe_os_error(exc, path, action="read")) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise LockstepError(
+            f"{path}: not UTF-8 (byte 0x{data[exc.start]:02x} on line {line}); "
+            "save it as UTF-8 and run again"
+        ) from None
+
+
+def describe_os_error(exc: OSError, path: Path | str | None = None, action: str = "write") -> str:
+    """One line for an OSError: what failed, on which file, and what to do about it.
+
+    ``action`` is "write" or "read"; neither changes a file, so both end "nothing was changed".
+    """
+    where = str(path if path is not None else exc.filename if exc.filename else "a file")
+    unchanged = "nothing was changed"
+    code = exc.errno
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        doing = {"write": "writing", "read": "reading"}.get(action, action)
+        return f"no space left {doing} {where}; free space and run again; {unchanged}"
+    if code in (errno.EACCES, errno.EPERM):
+        able = {"write": "writable", "read": "readable"}.get(action, f"{action}able")
+        return (
+            f"cannot {action} {where}: permission denied; make it and its folder {able} for "
+            f"you (chmod u+{action[0]}) or run as their owner; {unchanged}"
+        )
+    if code == errno.EROFS:
+        return (
+            f"cannot {action} {where}: read-only file system; run in a writable copy of the "
+            f"project; {unchanged}"
+        )
+    if code == errno.ENOENT:
+        folder = Path(where).parent
+        if not folder.is_dir():
+            return (
+                f"cannot {action} {where}: folder {folder} does not exist; create it or fix the "
+                f"path in [tool.lockstep] of pyproject.toml; {unchanged}"
+            )
+        return f"cannot {action} {where}: no such file; check the path; {unchanged}"
+    return f"cannot {action} {where}: {exc.strerror or exc}; {unchanged}"
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` in one rename, keeping its permission bits."""
-    path = Path(path)
-    mode = path.stat().st_mode & 0o777 if path.exists() else None
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Replace ``path`` with ``text`` in one rename (see write_files_atomically)."""
+    write_files_atomically({Path(path): text})
+
+
+def write_files_atomically(files: Mapping[Path, str]) -> None:
+    """Write every file of ``files`` (path -> UTF-8 text), or none of them.
+
+    Each new content is written to a temp file beside its target and synced first; then all are
+    renamed into place. If any step fails, every target already replaced gets its original back
+    (the same inode, kept as a hard link until the end), the temp files are removed and the one
+    exception propagates, naming the target. A new file gets 0666 minus the umask; a replaced
+    file keeps its mode; an existing file you cannot write is refused, as an editor would.
+    """
+    contents = {Path(path): text.encode("utf-8") for path, text in files.items()}
+    temps: dict[Path, Path] = {}
+    originals: dict[Path, Path | None] = {}
+    replaced: list[Path] = []
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        for target, data in contents.items():
+            temps[target] = _named(_write_temp, target, data)
+        for target in contents:
+            originals[target] = _named(_keep_original, target)
+        for target, temp in temps.items():
+            _named(os.replace, temp, target, report=target)
+            replaced.append(target)
+    except BaseException as exc:
+        _roll_back(replaced, originals, exc)
+        for temp in temps.values():
+            _unlink_quietly(temp)
+        raise
+    for kept in originals.values():
+        if kept is not None:
+            _unlink_quietly(kept)
+    for folder in {target.parent for target in contents}:
+        _sync_folder(folder)
+
+
+def _named(function, *args, report: Path | None = None):  # type: ignore[no-untyped-def]
+    """Call ``function``; an OSError names the target, not a temp file beside it."""
+    target = report if report is not None else args[0]
+    try:
+        return function(*args)
+    except OSError as exc:
+        if exc.errno is None or (exc.filename == str(target) and exc.filename2 is None):
+            raise
+        raise OSError(exc.errno, exc.strerror, str(target)) from exc
+
+
+def _temp_path(target: Path, tag: str) -> Path:
+    return target.parent / f".{target.name}.{tag}.{secrets.token_hex(4)}"
+
+
+def _write_temp(target: Path, data: bytes) -> Path:
+    """A synced file beside ``target`` holding ``data``, with the mode ``target`` should get."""
+    try:
+        mode: int | None = stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        mode = None
+    while True:
+        temp = _temp_path(target, "new")
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, _NEW_FILE_MODE)
+            break
+        except FileExistsError:
+            continue
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
+            if not os.access(target, os.W_OK):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(target))
+            os.chmod(temp, mode)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        _unlink_quietly(temp)
         raise
+    return temp
+
+
+def _keep_original(target: Path) -> Path | None:
+    """A second name for ``target``'s current file, to put back if a later step fails."""
+    if not os.path.lexists(target):
+        return None
+    kept = _temp_path(target, "orig")
+    try:
+        os.link(target, kept, follow_symlinks=False)
+    except OSError:
+        # A file system without hard links: a byte copy restores the same content and mode.
+        shutil.copy2(target, kept, follow_symlinks=False)
+    return kept
+
+
+def _roll_back(replaced: list[Path], originals: Mapping[Path, Path | None], exc: BaseException):
+    for target in reversed(replaced):
+        kept = originals[target]
+        try:
+            if kept is None:
+                target.unlink()
+            else:
+                os.replace(kept, target)
+        except OSError as failure:  # the kept copy stays: it may be the only one left
+            exc.add_note(f"could not restore {target} ({failure}); its original is at {kept}")
+    for target, kept in originals.items():
+        if kept is not None and target not in replaced:
+            _unlink_quietly(kept)
+
+
+def _unlink_quietly(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the renames durable: a rename lives in the folder's entry, not the file."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    # Some file systems refuse fsync on a folder; the rename itself is done by then.
+    with contextlib.suppress(OSError):
+        os.fsync(fd)
+    os.close(fd)

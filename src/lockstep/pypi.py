@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from lockstep.errors import LockstepError
+from lockstep.fsutil import read_text
 from lockstep.markers import MarkerError, Version, evaluate, target_environment, version_matches
 from lockstep.names import normalize, requirement_name
 from lockstep.settings import read_toml
@@ -88,7 +89,7 @@ def read_poetry_lock(path: Path, hashes: bool = True) -> dict[str, Any]:
     if hashes:
         return read_toml(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_text(path)
     except FileNotFoundError:
         return read_toml(path)
     try:

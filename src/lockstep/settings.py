@@ -6,10 +6,11 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from lockstep.errors import LockstepError
+from lockstep.fsutil import read_text
 
 PYPROJECT = "pyproject.toml"
 FRONTENDS = ("conda", "mamba", "micromamba")
@@ -51,10 +52,9 @@ def _toml_key(attribute: str) -> str:
 
 
 def read_toml(path: Path) -> dict[str, Any]:
-    """Parse a TOML file; a syntax error becomes one line naming the file and the line."""
+    """Parse a TOML file; a syntax error or another encoding is one line naming the file."""
     try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
+        return tomllib.loads(read_text(path))
     except FileNotFoundError:
         raise LockstepError(f"{path}: file not found; run the task from the project root") from None
     except tomllib.TOMLDecodeError as exc:
@@ -97,10 +97,42 @@ def validate(settings: Settings, source: str = PYPROJECT) -> None:
             f"{source}: lock-file-template {settings.lock_file_template!r} must contain "
             "{platform}, e.g. 'conda-{platform}.lock'"
         )
+    for attribute in ("environment_file", "virtual_packages_file", "poetry_lock_file"):
+        _check_inside_project(attribute, getattr(settings, attribute), source)
+    for platform in settings.platforms:
+        _check_lock_file_name(settings, platform, source)
     frontend = settings.frontend
     if frontend != "auto" and Path(frontend).name not in FRONTENDS:
         raise LockstepError(
             f"frontend {frontend!r} is not one of auto, {', '.join(FRONTENDS)} (or a path to one)"
+        )
+
+
+def _check_inside_project(attribute: str, value: str, source: str) -> None:
+    """A file setting is a relative path that stays in the project: tasks read and write it."""
+    path = PurePosixPath(value)
+    if not value.strip() or path.is_absolute() or ".." in path.parts or "\\" in value:
+        raise LockstepError(
+            f"{source}: {_toml_key(attribute)} {value!r} points outside the project; use a path "
+            f"relative to the project folder without '..', e.g. {getattr(Settings(), attribute)!r}"
+        )
+
+
+def _check_lock_file_name(settings: Settings, platform: str, source: str) -> None:
+    """Each platform's lock is a file in the project folder (the Makefile and make reproduce
+    look for it there), so the formatted template has no folder part."""
+    template = settings.lock_file_template
+    try:
+        name = settings.lock_file(platform)
+    except (KeyError, IndexError, ValueError):
+        raise LockstepError(
+            f"{source}: lock-file-template {template!r} has a placeholder other than {{platform}}; "
+            "use e.g. 'conda-{platform}.lock'"
+        ) from None
+    if "/" in name or "\\" in name or name in {".", ".."}:
+        raise LockstepError(
+            f"{source}: lock-file-template {template!r} gives {name!r} for platform {platform!r}, "
+            "which is not a file name in the project folder; use e.g. 'conda-{platform}.lock'"
         )
 
 

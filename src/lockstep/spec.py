@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lockstep.errors import LockstepError
+from lockstep.fsutil import read_text
 
 _SPEC_RE = re.compile(
     r"""^\s*
@@ -101,7 +102,7 @@ def load_yaml(path: Path) -> Any:
     import yaml  # imported here so that `python -m lockstep.pypi` stays stdlib-only
 
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_text(Path(path))
     except FileNotFoundError:
         raise LockstepError(f"{path}: file not found") from None
     try:

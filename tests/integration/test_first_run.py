@@ -90,7 +90,9 @@ def test_first_run_locks_pins_builds_and_a_second_run_solves_nothing(
         f"lockstep: first locks made: commit {LOCK}, pyproject.toml and {POETRY_LOCK}"
     )
     assert project.lock.is_file() and project.poetry_lock.is_file()
-    assert '[tool.poetry.group.conda.dependencies]\ntorch = "2.5.1"' in project.pyproject.read_text()
+    assert (
+        '[tool.poetry.group.conda.dependencies]\ntorch = "2.5.1"' in project.pyproject.read_text()
+    )
     assert conda_meta_records(project.prefix) == lock_records(project.lock)
     locks = {name: (project.root / name).read_bytes() for name in (LOCK, POETRY_LOCK)}
     locks["pyproject.toml"] = project.pyproject.read_bytes()
@@ -111,7 +113,9 @@ def test_make_check_bootstraps_the_tooling_on_a_fresh_clone(tmp_path: Path) -> N
     run(["git", "clone", "--quiet", str(REPO), str(clone)], tmp_path, os.environ)
     changed = run(["git", "status", "--porcelain"], REPO, os.environ).stdout
     if changed.strip():  # a developer's uncommitted work: test that, not HEAD
-        files = run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], REPO, os.environ)
+        files = run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard"], REPO, os.environ
+        )
         for name in files.stdout.splitlines():
             source, target = REPO / name, clone / name
             if source.is_file():

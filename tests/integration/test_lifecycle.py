@@ -540,3 +540,25 @@ def test_doctor_finds_a_wheel_over_condas_torch(rebuilt: Project):
     codes = set(_findings(done))
     assert "conda-overwritten" in codes, codes
     assert "pypi-extra" in codes, codes
+
+
+def test_doctor_finds_conda_files_altered_or_removed_after_the_install(rebuilt: Project):
+    """conda-meta as rattler's installer wrote it; the md5 check alone calls this env clean."""
+    site = "lib/python3.11/site-packages"
+    torch = rebuilt.prefix / site / "torch" / "__init__.py"
+    data = bytearray(torch.read_bytes())
+    data[0] ^= 0x20  # same size: only the digest tells
+    torch.write_bytes(bytes(data))
+    (rebuilt.prefix / "lib" / "libcudart.so.12").unlink()
+    done = rebuilt.invoke("doctor", "--json", expect_rc=1)
+    report = json.loads(done.stdout)
+    found = {
+        (f["code"], f["what"].split()[0], f["what"].rsplit(": ", 1)[1]) for f in report["findings"]
+    }
+    assert found == {
+        ("conda-file-missing", "libcudart", "lib/libcudart.so.12"),
+        ("conda-file-altered", "pytorch", f"{site}/torch/__init__.py"),
+    }
+    assert report["file_check"]["hashed"] > 0
+    # What doctor saw before it hashed files: the lock's md5 against conda-meta's copy of it.
+    assert json.loads(rebuilt.invoke("doctor", "--json", "--no-file-check").stdout)["clean"]

@@ -134,6 +134,7 @@ def test_conda_package_missing(project: Path, env: Path) -> None:
 
 def test_conda_package_extra(project: Path, env: Path) -> None:
     write_record(env, "htop", "3.4.1", "h0_0", ["bin/htop"])
+    (env / "bin" / "htop").write_text("")
     assert codes(project, env) == ["conda-extra"]
 
 
@@ -174,8 +175,12 @@ def test_conda_torch_overwritten_by_a_wheel(project: Path, env: Path) -> None:
     shutil.rmtree(env / SITE / "torch-2.7.1.dist-info")
     write_dist(env, "torch", "2.7.1+cu126", "pip")
     found = examine(project, env).findings
-    assert [f.code for f in found] == ["conda-overwritten"]
+    assert [f.code for f in found] == ["conda-overwritten", "conda-file-missing"]
     assert "pytorch" in found[0].what and "pip installed 2.7.1+cu126" in found[0].what
+    assert found[1].what == (
+        f"pytorch 2.7.1 cuda129_py311_h1: 2 files gone: {SITE}/torch-2.7.1.dist-info/METADATA, "
+        f"{SITE}/torch-2.7.1.dist-info/INSTALLER"
+    )
 
 
 def test_wheel_of_the_same_version_in_condas_own_folder(project: Path, env: Path) -> None:
@@ -191,7 +196,7 @@ def test_wheel_of_the_same_version_in_condas_own_folder(project: Path, env: Path
     assert codes(project, env) == []
     (folder / "INSTALLER").write_text("pip\n")
     found = examine(project, env).findings
-    assert [f.code for f in found] == ["conda-overwritten"]
+    assert [f.code for f in found] == ["conda-overwritten", "conda-file-altered"]
     assert "pip installed 2.7.1" in found[0].what
 
 
@@ -219,7 +224,7 @@ def test_user_site_ignores_the_callers_setting(env: Path) -> None:
 
 def test_env_without_python(project: Path, env: Path) -> None:
     (env / "bin" / "python").unlink()
-    assert codes(project, env) == ["no-python"]
+    assert codes(project, env) == ["conda-file-missing", "no-python"]
 
 
 def test_user_site_command_is_an_argument_list(env: Path) -> None:
@@ -247,6 +252,27 @@ def test_doctor_task_exits_1_and_prints_json(project: Path, env: Path, monkeypat
     assert {"name": "requests", "version": "2.32.4", "installer": "pip"}.items() <= next(
         d for d in document["distributions"] if d["name"] == "requests"
     ).items()
+
+
+def test_doctor_task_reports_the_file_check_and_can_skip_it(
+    project: Path, env: Path, monkeypatch, capsys
+) -> None:
+    monkeypatch.setattr(tasks, "ROOT", project)
+    monkeypatch.setattr(tasks, "PYPROJECT", project / "pyproject.toml")
+    monkeypatch.setattr(tasks, "_machine_platform", lambda: "linux-64")
+    monkeypatch.setattr(doctor, "run_python", fake_python)
+    (env / "lib" / "libz.so.1").unlink()
+    with pytest.raises(Exit):
+        tasks.doctor(Context(), prefix=str(env), json=True)
+    document = json.loads(capsys.readouterr().out)
+    assert [f["code"] for f in document["findings"]] == ["conda-file-missing"]
+    check = document["file_check"]
+    files = sum(len(CONDA_LIBS.get(n, [])) for n in CONDA) + 1 + 2 * len(CONDA_DISTS)
+    assert (check["files"], check["hashed"], check["bytes_hashed"]) == (files, 0, 0)
+    assert check["seconds"] >= 0
+    tasks.doctor(Context(), prefix=str(env), json=True, no_file_check=True)
+    document = json.loads(capsys.readouterr().out)
+    assert document["findings"] == [] and "file_check" not in document
 
 
 def test_check_task_clean_exits_0(project: Path, monkeypatch, capsys) -> None:

@@ -83,3 +83,79 @@ def test_malformed_pyproject_names_file_and_line(tmp_path: Path) -> None:
     assert "pyproject.toml: invalid TOML" in message
     assert "line 2" in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        (
+            {"lock-file-template": "../../x-{platform}.lock"},
+            "pyproject.toml: lock-file-template '../../x-{platform}.lock' gives "
+            "'../../x-linux-64.lock' for platform 'linux-64', which is not a file name in the "
+            "project folder; use e.g. 'conda-{platform}.lock'",
+        ),
+        (
+            {"lock-file-template": "/tmp/x-{platform}.lock"},
+            "pyproject.toml: lock-file-template '/tmp/x-{platform}.lock' gives "
+            "'/tmp/x-linux-64.lock' for platform 'linux-64', which is not a file name in the "
+            "project folder; use e.g. 'conda-{platform}.lock'",
+        ),
+        (
+            {"platforms": ["linux-64", "../linux-64"]},
+            "pyproject.toml: lock-file-template 'conda-{platform}.lock' gives "
+            "'conda-../linux-64.lock' for platform '../linux-64', which is not a file name in the "
+            "project folder; use e.g. 'conda-{platform}.lock'",
+        ),
+        (
+            {"lock-file-template": "conda-{platform}-{cuda}.lock"},
+            "pyproject.toml: lock-file-template 'conda-{platform}-{cuda}.lock' has a placeholder "
+            "other than {platform}; use e.g. 'conda-{platform}.lock'",
+        ),
+        (
+            {"environment-file": "../other/environment.yml"},
+            "pyproject.toml: environment-file '../other/environment.yml' points outside the "
+            "project; use a path relative to the project folder without '..', e.g. "
+            "'environment.yml'",
+        ),
+        (
+            {"virtual-packages-file": "/etc/virtual-packages.yml"},
+            "pyproject.toml: virtual-packages-file '/etc/virtual-packages.yml' points outside the "
+            "project; use a path relative to the project folder without '..', e.g. "
+            "'virtual-packages.yml'",
+        ),
+        (
+            {"poetry-lock-file": "locks/../../poetry.lock"},
+            "pyproject.toml: poetry-lock-file 'locks/../../poetry.lock' points outside the "
+            "project; use a path relative to the project folder without '..', e.g. 'poetry.lock'",
+        ),
+    ],
+    ids=[
+        "template-up",
+        "template-absolute",
+        "platform-with-slash",
+        "template-other-field",
+        "environment-up",
+        "virtual-packages-absolute",
+        "poetry-lock-up-inside",
+    ],
+)
+def test_a_file_setting_that_leaves_the_project_is_refused(table: dict, message: str) -> None:
+    with pytest.raises(LockstepError) as info:
+        settings_from_table(table)
+    assert str(info.value) == message
+
+
+def test_file_settings_inside_the_project_pass() -> None:
+    settings = settings_from_table(
+        {"poetry-lock-file": "locks/poetry.lock", "environment-file": "envs/ml.yml"}
+    )
+    assert (settings.poetry_lock_file, settings.environment_file) == (
+        "locks/poetry.lock",
+        "envs/ml.yml",
+    )
+
+
+def test_an_argument_that_leaves_the_project_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.lockstep]\n")
+    with pytest.raises(LockstepError, match=r"^arguments: lock-file-template '\.\./x-\{platform"):
+        load_settings(tmp_path, lock_file_template="../x-{platform}.lock")
