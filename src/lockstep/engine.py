@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import fcntl
 import hashlib
 import json
@@ -49,7 +48,7 @@ from lockstep.envs import EnvListing, child_environ, list_envs, machine_platform
 from lockstep.errors import LockstepError
 from lockstep.explicit import ExplicitLock, pip_lines_error, read_explicit
 from lockstep.frontend import Frontend, find_frontend
-from lockstep.fsutil import atomic_write_text
+from lockstep.fsutil import atomic_write_text, describe_os_error, read_text, write_files_atomically
 from lockstep.names import pypi_names
 from lockstep.settings import Settings, check_env_name, load_settings, read_toml
 
@@ -417,8 +416,7 @@ def _restore_files(state: EnvState, files: Sequence[Mapping[str, Any]]) -> None:
 
 
 def _copy_over(source: Path, dest: Path) -> None:
-    with open(source, encoding="utf-8", newline="") as handle:
-        atomic_write_text(dest, handle.read())
+    atomic_write_text(dest, read_text(source))
 
 
 def undo(state: EnvState, journal: Mapping[str, Any]) -> str:
@@ -518,8 +516,7 @@ class Transaction:
         with SIGNALS.deferred():
             if files.pairs:
                 self._save_files(files)
-                for dest, source in files.pairs:
-                    _copy_over(source, dest)
+                write_files_atomically({dest: read_text(source) for dest, source in files.pairs})
             self.journal["phase"] = "committed"
             write_journal(self.state, self.journal)
         with SIGNALS.deferred():
@@ -839,11 +836,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _describe(exc: BaseException) -> str:
     """One phrase for an error: a LockstepError's message, or what an OSError means."""
-    if isinstance(exc, OSError):
-        where = f" ({exc.filename})" if exc.filename else ""
-        reason = "no space left on the device" if exc.errno == errno.ENOSPC else exc.strerror
-        return f"{reason}{where}"
-    return str(exc)
+    return describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -858,7 +851,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Interrupted as exc:
         return 128 + exc.signum
     except OSError as exc:
-        say(f"error: {_describe(exc)}; nothing was changed", err=True)
+        say(f"error: {describe_os_error(exc)}", err=True)
         return 1
     finally:
         SIGNALS.disarm()
