@@ -77,8 +77,11 @@ def task(*args, **kwargs):
 
 
 def _settings(**overrides: object) -> Settings:
+    """[tool.lockstep] with the task's arguments; an empty argument means unset (make passes its
+    variables whether set or not)."""
+    given = {key: value for key, value in overrides.items() if value != ""}
     try:
-        return load_settings(ROOT, **overrides)
+        return load_settings(ROOT, **given)
     except LockstepError as exc:
         raise _fail(str(exc)) from None
 
@@ -259,7 +262,7 @@ _HELP_FRONTEND = "conda, mamba, micromamba or a path to one (default: first on P
 )
 def env_create(c, name=None, frontend=None, force=False):
     """Create the conda env from environment.yml (first-time setup; solves)."""
-    settings = _settings(env_name=name or None, frontend=frontend or None)
+    settings = _settings(env_name=name, frontend=frontend)
     spec = _spec(settings)
     if spec.pip:
         _check_spec_for_lock(spec)
@@ -439,7 +442,7 @@ def reproduce(c, name=None, frontend=None, force=False, locked=False):
 
     With no conda lock yet (a fresh clone), locks and pins first, then builds; --locked refuses.
     """
-    settings = _settings(env_name=name or None, frontend=frontend or None)
+    settings = _settings(env_name=name, frontend=frontend)
     fe = _frontend(settings)
     lock_path = ROOT / settings.lock_file(_machine_platform())
     if not lock_path.exists() and not locked:
@@ -467,7 +470,7 @@ def reproduce(c, name=None, frontend=None, force=False, locked=False):
 )
 def update(c, name=None, frontend=None, dry_run=False):
     """Re-lock, rebuild the env from the new lock, refresh Poetry's side, report what changed."""
-    settings = _settings(env_name=name or None, frontend=frontend or None)
+    settings = _settings(env_name=name, frontend=frontend)
     spec = _spec(settings)
     platform = _machine_platform()
     lock_path = ROOT / settings.lock_file(platform)

@@ -12,9 +12,17 @@ python=${1:-python3}
 venv=${2:-.venv}
 here=$(cd "$(dirname "$0")/.." && pwd)
 stamp="$venv/.installed"
-if [ -f "$stamp" ] && [ "$stamp" -nt "$here/poetry.lock" ] && [ "$stamp" -nt "$here/pyproject.toml" ]; then
-  exit 0
-fi
+fresh() {
+  [ -f "$stamp" ] || return 1
+  for input in "$here/poetry.lock" "$here/pyproject.toml"; do
+    [ ! -e "$input" ] || [ "$stamp" -nt "$input" ] || return 1
+  done
+}
+fresh && exit 0
+[ -f "$here/poetry.lock" ] || {
+  echo "bootstrap: $here/poetry.lock not found: the tooling is installed from it; restore it (git checkout poetry.lock)" >&2
+  exit 1
+}
 
 command -v "$python" >/dev/null 2>&1 || { echo "bootstrap: '$python' not found; install Python 3.11" >&2; exit 1; }
 "$python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || {
