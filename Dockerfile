@@ -40,7 +40,8 @@ RUN micromamba install --yes --name base --file /tmp/env.lock \
 # installer (copied alone, so editing the rest of src/ does not reach this layer).
 COPY --chown=mambauser:mambauser pyproject.toml poetry.lock ./
 COPY --chown=mambauser:mambauser src/lockstep/__init__.py src/lockstep/errors.py \
-    src/lockstep/names.py src/lockstep/settings.py src/lockstep/pypi.py /tmp/installer/lockstep/
+    src/lockstep/fsutil.py src/lockstep/markers.py src/lockstep/names.py \
+    src/lockstep/settings.py src/lockstep/pypi.py /tmp/installer/lockstep/
 RUN PYTHONPATH=/tmp/installer /opt/conda/bin/python -m lockstep.pypi install \
         --prefix /opt/conda --poetry-lock poetry.lock --pyproject pyproject.toml \
         --groups "$POETRY_GROUPS" --no-root \

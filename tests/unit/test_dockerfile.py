@@ -131,3 +131,29 @@ def test_dockerignore_keeps_local_state_out() -> None:
     assert {".git", ".venv", "**/__pycache__", "*.lockstep-backup"} <= set(ignored)
     for needed in ("conda-linux-64.lock", "poetry.lock", "pyproject.toml", "src"):
         assert needed not in ignored
+
+
+def _copied_modules(stage: list[Instruction], destination: str) -> list[str]:
+    copy = next(i for i in stage if i.keyword == "COPY" and i.args.endswith(destination))
+    return [w for w in copy.args.split()[:-1] if w.startswith("src/lockstep/")]
+
+
+@pytest.mark.parametrize(
+    ("stage_index", "destination", "module"),
+    [(0, "src/lockstep/", "lockstep.mirrors"), (-1, "/tmp/installer/lockstep/", "lockstep.pypi")],
+    ids=["mirror-rewrite", "installer"],
+)
+def test_the_modules_an_image_copies_import_alone(
+    tmp_path: Path, stage_index: int, destination: str, module: str
+) -> None:
+    """What the Dockerfile copies is all the module needs: standard library and those files."""
+    import subprocess
+    import sys
+
+    stage = stages(parse(DOCKERFILE.read_text(encoding="utf-8")))[stage_index]
+    (tmp_path / "lockstep").mkdir()
+    for name in _copied_modules(stage, destination):
+        (tmp_path / "lockstep" / Path(name).name).write_bytes((ROOT / name).read_bytes())
+    code = f"import sys; sys.path[:0] = [{str(tmp_path)!r}]; import {module}"
+    done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
