@@ -9,7 +9,8 @@ SHELL := /bin/sh
 MAKEFLAGS += --no-builtin-rules
 .SUFFIXES:
 
-ENV_NAME ?= lockstep
+# Empty: env-name in [tool.lockstep] of pyproject.toml decides (make ENV_NAME=x overrides).
+ENV_NAME ?=
 FRONTEND ?=
 # LOCKED=1: reproduce refuses to make a conda lock when there is none (CI, images, clusters).
 LOCKED ?=
@@ -18,7 +19,7 @@ VENV ?= .venv
 INVOKE ?= $(VENV)/bin/python -m invoke
 # make rename NEW_NAME=my-project; make docker-build IMAGE=my-project:dev
 NEW_NAME ?=
-IMAGE ?= $(ENV_NAME)
+IMAGE ?= lockstep
 
 export PYTHONNOUSERSITE := 1
 # Values reach recipes through the environment ("$$NAME"), never pasted into the shell text, so a
@@ -31,7 +32,7 @@ help:
 
 .PHONY: env-create  ## create the conda env from environment.yml (first-time setup)
 env-create: $(VENV)/.installed
-	$(INVOKE) env-create --name "$$ENV_NAME" --frontend "$${FRONTEND:-auto}"
+	$(INVOKE) env-create --name "$$ENV_NAME" --frontend "$$FRONTEND"
 
 .PHONY: lock  ## solve environment.yml into conda-linux-64.lock with conda-lock
 lock: $(VENV)/.installed
@@ -51,11 +52,11 @@ reproduce:
 
 .PHONY: update  ## re-lock, rebuild the env, refresh Poetry's side, report what changed
 update: $(VENV)/.installed
-	$(INVOKE) update --name "$$ENV_NAME" --frontend "$${FRONTEND:-auto}"
+	$(INVOKE) update --name "$$ENV_NAME" --frontend "$$FRONTEND"
 
 .PHONY: verify-gpu  ## run the PyTorch CUDA sanity check inside the env
 verify-gpu: $(VENV)/.installed
-	$(INVOKE) verify-gpu --name "$$ENV_NAME" --frontend "$${FRONTEND:-auto}"
+	$(INVOKE) verify-gpu --name "$$ENV_NAME" --frontend "$$FRONTEND"
 
 .PHONY: rename  ## make the starter yours: make rename NEW_NAME=my-project
 rename: $(VENV)/.installed
@@ -79,7 +80,7 @@ refresh-names:
 
 .PHONY: doctor  ## compare the installed env with both locks (who installed what, duplicates)
 doctor: $(VENV)/.installed
-	$(INVOKE) doctor --name "$$ENV_NAME" --frontend "$${FRONTEND:-auto}"
+	$(INVOKE) doctor --name "$$ENV_NAME" --frontend "$$FRONTEND"
 
 .PHONY: test  ## set up .venv from poetry.lock and run every test
 test: $(VENV)/.installed

@@ -1,7 +1,7 @@
 """`invoke rename`: turn the starter into the user's project, as data (which file becomes what).
 
 What is renamed is the user's project: [project] name and description and [tool.lockstep]
-env-name in pyproject.toml, ``name:`` in environment.yml, the Makefile's ``ENV_NAME ?=`` default
+env-name in pyproject.toml, ``name:`` in environment.yml, the Makefile's ``IMAGE ?=`` default
 and the README's title. The ``lockstep`` package under src/ keeps its name: it is the tooling the
 tasks import, not the user's code.
 
@@ -34,7 +34,7 @@ STARTER_DESCRIPTION = (
 )
 
 _ENV_NAME_LINE = re.compile(r"^(name:[ \t]*)([^\s#]*)", re.MULTILINE)
-_MAKE_ENV_NAME = re.compile(r"^(ENV_NAME[ \t]*\?=[ \t]*)(\S*)", re.MULTILINE)
+_MAKE_IMAGE = re.compile(r"^(IMAGE[ \t]*\?=[ \t]*)(\S*)", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -83,8 +83,9 @@ def rename_environment(text: str, env_name: str) -> str:
 
 
 def rename_makefile(text: str, env_name: str) -> str:
-    """The default of ``ENV_NAME ?=``; a Makefile without one is left as it is."""
-    return _MAKE_ENV_NAME.sub(lambda m: m.group(1) + env_name, text, count=1)
+    """The default image name (``IMAGE ?=``); a Makefile without one is left as it is. The env
+    name itself is not in the Makefile: make reads env-name from pyproject.toml."""
+    return _MAKE_IMAGE.sub(lambda m: m.group(1) + env_name, text, count=1)
 
 
 def rename_readme(text: str, title: str) -> str:

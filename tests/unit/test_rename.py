@@ -52,7 +52,7 @@ def _expected(original: dict[str, str], name: str, env_name: str, description: s
             original["environment.yml"], "name: lockstep", f"name: {env_name}"
         ),
         "Makefile": _sub_line(
-            original["Makefile"], r"ENV_NAME \?= lockstep", f"ENV_NAME ?= {env_name}"
+            original["Makefile"], r"IMAGE \?= lockstep", f"IMAGE ?= {env_name}"
         ),
         "README.md": f"# {name}\n" + readme.partition("\n")[2],
     }
@@ -118,7 +118,7 @@ def test_rename_dry_run_prints_the_diff_and_writes_nothing(repo: Path, capsys) -
     out = capsys.readouterr().out
     for path in RENAMED_FILES:
         assert f"--- {path}\n+++ {path}\n" in out
-    assert "-ENV_NAME ?= lockstep\n+ENV_NAME ?= my-project\n" in out
+    assert "-IMAGE ?= lockstep\n+IMAGE ?= my-project\n" in out
     assert "wrote" not in out
 
 
@@ -187,9 +187,9 @@ def test_rename_environment(text: str, expected: str) -> None:
     assert rename_environment(text, "new") == expected
 
 
-def test_rename_makefile_only_touches_the_default() -> None:
-    text = "ENV_NAME ?= old\nIMAGE ?= $(ENV_NAME)\n"
-    assert rename_makefile(text, "new") == "ENV_NAME ?= new\nIMAGE ?= $(ENV_NAME)\n"
+def test_rename_makefile_only_touches_the_image_default() -> None:
+    text = "ENV_NAME ?=\nIMAGE ?= old\n"
+    assert rename_makefile(text, "new") == "ENV_NAME ?=\nIMAGE ?= new\n"
     assert rename_makefile("all:\n", "new") == "all:\n"
 
 

@@ -1,0 +1,196 @@
+"""Faults against the real pieces (issue 9): `make reproduce` and the engine with the py-rattler
+conda stand-in (a test double that lists, replaces and fails like conda 26.7), real pip, real
+signals delivered to the whole process group in each phase, paths with spaces everywhere.
+
+Each case checks that the old env is intact (a marker file in it and its conda-meta listing) and
+that every project file is byte-identical.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .project import Project, build_project_channel, create_project, file_hashes
+from .pyindex import PackageIndex
+
+pytestmark = pytest.mark.integration
+MARKER = "user data of the old env"
+
+
+@pytest.fixture(scope="module")
+def locked(
+    tmp_path_factory: pytest.TempPathFactory, standin_bin: Path, wheel_index: PackageIndex
+) -> Project:
+    """A project with both locks, made by the real tasks (lock, pin) once for the module."""
+    base = tmp_path_factory.mktemp("faults") / "a project"
+    channel = build_project_channel(base / "the channel")
+    project = create_project(
+        base / "project dir", base / "state", channel, standin_bin, wheel_index.url, "faulty"
+    )
+    project.invoke("poetry-init")
+    project.invoke("lock")
+    project.invoke("pin")
+    return project
+
+
+@pytest.fixture
+def machine(tmp_path: Path, locked: Project, standin_bin: Path) -> Iterator[Project]:
+    """A copy of the project on a machine whose conda root has a space, with the env built once
+    and a marker put into it."""
+    project = locked.copy(tmp_path / "my project", tmp_path / "conda state", standin_bin)
+    project.make("reproduce")
+    (project.prefix / "marker.txt").write_text(MARKER)
+    yield project
+
+
+def _env(project: Project) -> dict[str, str]:
+    return file_hashes(project.prefix, skip=["__pycache__"])
+
+
+def _files(project: Project) -> dict[str, str]:
+    return file_hashes(project.root, skip=["__pycache__"])
+
+
+def _leftovers(project: Project) -> list[str]:
+    state = project.prefix.parent / f".{project.env_name}.lockstep"
+    return sorted(p.name for p in state.iterdir() if p.name != "lock") if state.exists() else []
+
+
+def _start(project: Project, **extra: str) -> subprocess.Popen[str]:
+    """`make reproduce` in a session of its own, as a terminal or a batch job runs it."""
+    return subprocess.Popen(
+        ["make", "reproduce"],
+        cwd=project.root,
+        env={**project.env, **extra},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _wait_for(path: Path, proc: subprocess.Popen[str], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            pytest.fail(f"ended with {proc.returncode} before {path.name}:\n{out}\n{err}")
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
+
+
+def _held(project: Project, phase: str) -> subprocess.Popen[str]:
+    gate = project.tmp / "gate"
+    gate.mkdir(exist_ok=True)
+    if phase == "during-create":  # the stand-in stops half-way: a partial env exists
+        proc = _start(project, LOCKSTEP_STANDIN_GATE="create")
+        _wait_for(project.conda_root / "gate-create.reached", proc)
+        return proc
+    hold = {"after-the-move": "building", "during-pypi": "pypi", "during-the-swap": "committing"}
+    proc = _start(project, LOCKSTEP_ENGINE_HOLD=f"{hold[phase]}:{gate}")
+    _wait_for(gate / f"{hold[phase]}.reached", proc)
+    return proc
+
+
+PHASES = ["after-the-move", "during-create", "during-pypi", "during-the-swap"]
+
+
+@pytest.mark.parametrize("phase", PHASES)
+@pytest.mark.parametrize(
+    "signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT], ids=lambda s: s.name
+)
+def test_a_signal_restores_the_old_env(machine: Project, phase: str, signum: int) -> None:
+    env, files = _env(machine), _files(machine)
+    proc = _held(machine, phase)
+    os.killpg(proc.pid, signum)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert f"interrupted by {signal.Signals(signum).name}; put the previous env back" in err
+    assert _env(machine) == env and _files(machine) == files and _leftovers(machine) == []
+
+
+@pytest.mark.parametrize("phase", PHASES)
+def test_after_sigkill_the_next_run_recovers_and_builds(machine: Project, phase: str) -> None:
+    files = _files(machine)
+    proc = _held(machine, phase)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    done = machine.make("reproduce", "LOCKED=1")
+    assert f"an earlier run of '{machine.env_name}' was interrupted" in done.stdout
+    assert not (machine.prefix / "marker.txt").exists()  # recovered, then rebuilt
+    assert (machine.prefix / "conda-meta").is_dir() and _leftovers(machine) == []
+    assert _files(machine) == files
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ({"LOCKSTEP_STANDIN_FAIL": "env-list:1"}, "env list` failed (exit 1"),
+        ({"LOCKSTEP_STANDIN_HANG": "env-list", "LOCKSTEP_QUERY_TIMEOUT": "2"}, "did not answer"),
+    ],
+    ids=["listing-fails-once", "listing-hangs"],
+)
+def test_a_frontend_that_fails_to_list_touches_nothing(
+    machine: Project, fault: dict[str, str], message: str
+) -> None:
+    env, files = _env(machine), _files(machine)
+    proc = _start(machine, **fault)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0 and message in err, err
+    assert _env(machine) == env and _files(machine) == files
+
+
+def test_two_runs_at_once(machine: Project) -> None:
+    first = _held(machine, "during-create")
+    second = machine.make("reproduce", expect_rc=None)
+    assert "another reproduce/update/env-create of 'faulty' is running" in second.stderr
+    (machine.conda_root / "gate-create.release").touch()
+    _out, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    assert not (machine.prefix / "marker.txt").exists() and _leftovers(machine) == []
+
+
+@pytest.mark.parametrize("failing_write", [1, 2, 3])
+def test_update_fails_at_each_write_and_keeps_env_and_files(
+    tmp_path: Path, locked: Project, standin_bin: Path, failing_write: int
+) -> None:
+    """update's three files go with the env (the engine is handed them, as `invoke update`
+    does). The project sits on a small tmpfs with room for only ``failing_write - 1`` of the new
+    files: the write after them hits a real ENOSPC, and everything goes back."""
+    from tests.unit.fsfaults import fill, tmpfs
+
+    with tmpfs(tmp_path / "small disk", "4m") as disk:
+        project = locked.copy(disk / "my project", tmp_path / "conda state", standin_bin)
+        project.make("reproduce")
+        (project.prefix / "marker.txt").write_text(MARKER)
+        scratch = tmp_path / "new locks"
+        scratch.mkdir()
+        names = ["conda-linux-64.lock", "pyproject.toml", "poetry.lock"]
+        engine = ["sh", "scripts/env-engine.sh", "reproduce", "--name", project.env_name]
+        for name, option in zip(
+            names, ["--conda-lock", "--pyproject", "--poetry-lock"], strict=True
+        ):
+            (scratch / name).write_bytes((project.root / name).read_bytes() + b"\n# new\n")
+            engine += [option, str(scratch / name)]
+        for name in names:
+            engine += ["--commit", f"{project.root / name}={scratch / name}"]
+        env, files = _env(project), _files(project)
+        filler = fill(disk)
+        # Each new file is smaller than a page: free one page per write that should succeed.
+        os.truncate(filler, filler.stat().st_size - 4096 * (failing_write - 1))
+        files = _files(project)
+        done = subprocess.run(
+            engine, cwd=project.root, env=project.env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "no space left" in done.stderr
+        assert "put the previous env back" in done.stderr
+        assert _env(project) == env and _files(project) == files
+        assert _leftovers(project) == []
