@@ -405,14 +405,21 @@ def _remove_tree(path: Path) -> None:
         shutil.rmtree(path)
 
 
-def _restore_files(state: EnvState, files: Sequence[Mapping[str, Any]]) -> None:
+def _restore_files(files: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Put back each file the journal saved; returns the ones that could not be (yet)."""
+    failed = []
     for item in files:
         dest = Path(item["dest"])
-        saved = item.get("saved")
-        if saved and Path(saved).exists():
-            _copy_over(Path(saved), dest)
-        elif not item.get("existed") and dest.exists():
-            dest.unlink()
+        saved = Path(item["saved"]) if item.get("saved") else None
+        try:
+            if saved is not None and saved.exists():
+                if not dest.exists() or dest.read_bytes() != saved.read_bytes():
+                    _copy_over(saved, dest)
+            elif not item.get("existed") and dest.exists():
+                dest.unlink()
+        except OSError as exc:
+            failed.append(f"{dest} ({describe_os_error(exc, dest).split(';')[0]})")
+    return failed
 
 
 def _copy_over(source: Path, dest: Path) -> None:
@@ -420,14 +427,18 @@ def _copy_over(source: Path, dest: Path) -> None:
 
 
 def undo(state: EnvState, journal: Mapping[str, Any]) -> str:
-    """Put back what the journal says was there before; returns what was done, as a phrase."""
+    """Put back what the journal says was there before; returns what was done, as a phrase.
+
+    The env first (a rename: it needs no free space), then the files. A file that cannot be put
+    back yet (a disk still full) keeps the journal and its saved copy, so the next run finishes
+    the job; the error says where the copy is.
+    """
     prefix = Path(journal["prefix"])
     if journal.get("phase") == "committed":
         _remove_tree(state.backup)
         shutil.rmtree(state.saved_files, ignore_errors=True)
         state.journal.unlink(missing_ok=True)
         return "finished the clean-up of a completed run"
-    _restore_files(state, journal.get("files", []))
     if state.backup.exists():
         if prefix.exists() or prefix.is_symlink():
             _remove_tree(prefix)
@@ -438,8 +449,14 @@ def undo(state: EnvState, journal: Mapping[str, Any]) -> str:
         done = "removed a partial env"
     else:
         done = "found nothing to undo"
-    shutil.rmtree(state.saved_files, ignore_errors=True)
     _fsync_dir(prefix.parent)
+    failed = _restore_files(journal.get("files", []))
+    if failed:
+        raise LockstepError(
+            f"{done}, but could not put back {', '.join(failed)} yet; the originals are kept in "
+            f"{state.saved_files}, and the next run of this env restores them"
+        )
+    shutil.rmtree(state.saved_files, ignore_errors=True)
     state.journal.unlink(missing_ok=True)
     return done
 

@@ -177,7 +177,7 @@ def test_update_fails_at_each_write_and_keeps_env_and_files(
         for name, option in zip(
             names, ["--conda-lock", "--pyproject", "--poetry-lock"], strict=True
         ):
-            (scratch / name).write_bytes((project.root / name).read_bytes() + b"\n# new\n")
+            (scratch / name).write_bytes((project.root / name).read_bytes() + b"# new\n")
             engine += [option, str(scratch / name)]
         for name in names:
             engine += ["--commit", f"{project.root / name}={scratch / name}"]
@@ -190,7 +190,7 @@ def test_update_fails_at_each_write_and_keeps_env_and_files(
             engine, cwd=project.root, env=project.env, capture_output=True, text=True, timeout=120
         )
         assert done.returncode == 1, done.stdout + done.stderr
-        assert "no space left" in done.stderr
+        assert "no space left" in done.stderr, done.stderr
         assert "put the previous env back" in done.stderr
         assert _env(project) == env and _files(project) == files
         assert _leftovers(project) == []

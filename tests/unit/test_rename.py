@@ -51,9 +51,7 @@ def _expected(original: dict[str, str], name: str, env_name: str, description: s
         "environment.yml": _sub_line(
             original["environment.yml"], "name: lockstep", f"name: {env_name}"
         ),
-        "Makefile": _sub_line(
-            original["Makefile"], r"IMAGE \?= lockstep", f"IMAGE ?= {env_name}"
-        ),
+        "Makefile": _sub_line(original["Makefile"], r"IMAGE \?= lockstep", f"IMAGE ?= {env_name}"),
         "README.md": f"# {name}\n" + readme.partition("\n")[2],
     }
 
