@@ -11,9 +11,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import pytest
 
@@ -194,3 +196,54 @@ def test_update_fails_at_each_write_and_keeps_env_and_files(
         assert "put the previous env back" in done.stderr
         assert _env(project) == env and _files(project) == files
         assert _leftovers(project) == []
+
+
+def test_env_create_on_conda_26_7_without_a_gpu(machine: Project) -> None:
+    """conda 26.7 passes `nodefaults` to the solver from `env create` (the stand-in does as 26.7
+    does), and a machine without a driver has no __cuda: env-create solves the specs itself with
+    the channels minus nodefaults and __cuda from virtual-packages.yml."""
+    env = {k: v for k, v in machine.env.items() if k != "CONDA_OVERRIDE_CUDA"}
+    env["LOCKSTEP_STANDIN_CONDA_VERSION"] = "26.7.1"
+    # The control: what env-create used to run fails on this conda.
+    old = subprocess.run(
+        ["conda", "env", "create", "--yes", "--name", "control", "--file", "environment.yml"],
+        cwd=machine.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert old.returncode != 0 and "nodefaults" in old.stdout + old.stderr
+    done = subprocess.run(
+        [sys.executable, "-m", "invoke", "env-create", "--force"],
+        cwd=machine.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not (machine.prefix / "marker.txt").exists()
+    names = {p.name.rsplit("-", 2)[0] for p in (machine.prefix / "conda-meta").glob("*.json")}
+    assert {"python", "pytorch", "cuda-version"} <= names
+
+
+def test_reproduce_refuses_a_tampered_channel_archive(
+    tmp_path: Path, locked: Project, standin_bin: Path
+) -> None:
+    """conda copies a file:// archive unchecked (and records the lock's md5 as if it matched):
+    the engine checks every local archive against the lock before anything is touched."""
+    project = locked.copy(tmp_path / "my project", tmp_path / "conda state", standin_bin)
+    project.make("reproduce")
+    (project.prefix / "marker.txt").write_text(MARKER)
+    env, files = _env(project), _files(project)
+    url = next(line for line in project.lock.read_text().splitlines() if "/pytorch-" in line)
+    archive = Path(unquote(urlsplit(url.partition("#")[0]).path))
+    original = archive.read_bytes()
+    try:
+        archive.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))  # one bit, same size
+        done = project.make("reproduce", expect_rc=None)
+    finally:
+        archive.write_bytes(original)
+    assert "archive does not match the lock: pytorch-" in done.stderr, done.stderr
+    assert _env(project) == env and _files(project) == files
