@@ -214,6 +214,32 @@ def test_env_create_on_conda_26_7_without_a_gpu(machine: Project) -> None:
         timeout=120,
     )
     assert old.returncode != 0 and "nodefaults" in old.stdout + old.stderr
+    # The other control: the same solve without virtual-packages.yml's __cuda finds no pytorch
+    # CUDA build (it depends on __cuda) on this machine, which has no GPU.
+    bare = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lockstep.engine",
+            "create",
+            "--project-dir",
+            str(machine.root),
+            "--name",
+            "control",
+            "--channel",
+            next(iter(_channels(machine))),
+            "--spec",
+            "python=3.11",
+            "--spec",
+            "pytorch=2.5",
+        ],
+        cwd=machine.root,
+        env={**env, "PYTHONPATH": str(machine.root / "src")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bare.returncode == 1 and "the spec cannot be solved" in bare.stderr, bare.stderr
     done = subprocess.run(
         [sys.executable, "-m", "invoke", "env-create", "--force"],
         cwd=machine.root,
@@ -226,6 +252,12 @@ def test_env_create_on_conda_26_7_without_a_gpu(machine: Project) -> None:
     assert not (machine.prefix / "marker.txt").exists()
     names = {p.name.rsplit("-", 2)[0] for p in (machine.prefix / "conda-meta").glob("*.json")}
     assert {"python", "pytorch", "cuda-version"} <= names
+
+
+def _channels(project: Project) -> list[str]:
+    text = project.environment_yml.read_text()
+    block = text.split("channels:\n", 1)[1].split("\n# ", 1)[0]
+    return [ln.strip()[2:] for ln in block.splitlines() if ln.strip().startswith("- ")]
 
 
 def test_reproduce_refuses_a_tampered_channel_archive(
