@@ -320,9 +320,9 @@ def _check_virtual_packages(vp_file: Path) -> str:
     return text
 
 
-def accepted_hashes(env_file: Path, vp_file: Path, platform: str) -> set[str]:
-    """The ``# input_hash`` values conda-lock 4 accepts for ``platform`` (the current one and
-    those of earlier conda-lock versions): fast when it can be, conda-lock's otherwise."""
+def _fast_or_conda_lock(env_file: Path, vp_file: Path, platform: str, fast: Any, slow: Any) -> Any:
+    """``fast(env_text, vp_text, platform)`` where this module can hash the spelling, else
+    conda-lock's own ``slow(env_file, vp_file, platform)``."""
     env_text = Path(env_file).read_text(encoding="utf-8")
     if re.search(r"^\s*-?\s*pip\s*:", env_text, re.MULTILINE):
         # conda-lock needs its PyPI name mapping (a download) for a pip: section.
@@ -331,36 +331,27 @@ def accepted_hashes(env_file: Path, vp_file: Path, platform: str) -> set[str]:
         )
     vp_text = _check_virtual_packages(vp_file)
     try:
-        return fast_accepted_hashes(env_text, vp_text, platform)
+        return fast(env_text, vp_text, platform)
     except Unsupported:
         pass
     try:
-        return conda_lock_accepted_hashes(Path(env_file), Path(vp_file), platform)
+        return slow(Path(env_file), Path(vp_file), platform)
     except ImportError:
         raise InputFileError(
             env_file,
             f"{env_file}: a spec spelling needs conda-lock's own parser and conda-lock is not "
             "installed here; run the check where conda-lock is (the project's .venv or env)",
         ) from None
+
+
+def accepted_hashes(env_file: Path, vp_file: Path, platform: str) -> set[str]:
+    """The ``# input_hash`` values conda-lock 4 accepts for ``platform`` (the current one and
+    those of earlier conda-lock versions): fast when it can be, conda-lock's otherwise."""
+    return _fast_or_conda_lock(
+        env_file, vp_file, platform, fast_accepted_hashes, conda_lock_accepted_hashes
+    )
 
 
 def input_hash(env_file: Path, vp_file: Path, platform: str) -> str:
     """conda-lock's input hash of ``platform``: fast when it can be, conda-lock's otherwise."""
-    env_text = Path(env_file).read_text(encoding="utf-8")
-    if re.search(r"^\s*-?\s*pip\s*:", env_text, re.MULTILINE):
-        raise InputFileError(
-            env_file, f"{env_file}: has a 'pip:' section; the input hash needs the network"
-        )
-    vp_text = _check_virtual_packages(vp_file)
-    try:
-        return fast_input_hash(env_text, vp_text, platform)
-    except Unsupported:
-        pass
-    try:
-        return conda_lock_input_hash(Path(env_file), Path(vp_file), platform)
-    except ImportError:
-        raise InputFileError(
-            env_file,
-            f"{env_file}: a spec spelling needs conda-lock's own parser and conda-lock is not "
-            "installed here; run the check where conda-lock is (the project's .venv or env)",
-        ) from None
+    return _fast_or_conda_lock(env_file, vp_file, platform, fast_input_hash, conda_lock_input_hash)
