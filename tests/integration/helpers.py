@@ -33,7 +33,19 @@ def run(
 
 
 # Variables of the caller's shell that would leak an env, a config or a cache into a run.
-LEAKY_PREFIXES = ("CONDA_", "MAMBA_", "POETRY_", "PIP_", "VIRTUAL_ENV", "PYTHON")
+# (MAKEFLAGS and MAKELEVEL of a `make test` around the suite turn an inner make into make[1],
+# which prints its directory changes.)
+LEAKY_PREFIXES = (
+    "CONDA_",
+    "MAMBA_",
+    "POETRY_",
+    "PIP_",
+    "VIRTUAL_ENV",
+    "PYTHON",
+    "MAKEFLAGS",
+    "MAKELEVEL",
+    "MFLAGS",
+)
 
 
 def isolated_env(state: Path, standin_bin: Path, index_url: str, root_var: str) -> dict[str, str]:
