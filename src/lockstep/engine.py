@@ -664,6 +664,7 @@ def reproduce(args: argparse.Namespace) -> int:
     settings = _settings(args)
     platform = machine_platform()
     lock_path = _resolve(project, args.conda_lock, settings.lock_file(platform))
+    fe = find_frontend(settings.frontend, shutil.which)  # first: nothing else helps without one
     if not lock_path.exists() and not args.commit:
         if args.locked:
             raise LockstepError(
@@ -684,7 +685,6 @@ def reproduce(args: argparse.Namespace) -> int:
     _preflight_plan(side, lock, settings.pypi_names)
     commit = Commit([(Path(d).absolute(), Path(s).absolute()) for d, s in args.commit])
     _writable([dest for dest, _ in commit.pairs])
-    fe = find_frontend(settings.frontend, shutil.which)
     with tempfile.TemporaryDirectory(prefix="lockstep-") as tmp:
         install_lock = _mirrored(lock_path, Path(tmp))
         checked = verify_archives(read_explicit(install_lock))

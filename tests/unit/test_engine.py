@@ -360,6 +360,13 @@ def test_a_bad_mirror_is_refused_before_anything(setup: Setup, fault: str) -> No
     assert not any(c[0] == "create" for c in setup.calls()) and setup.env_snapshot() == before
 
 
+def test_no_frontend_is_said_before_anything_else(setup: Setup) -> None:
+    setup.lock.unlink()  # not even the first-run path starts without a frontend
+    env = {**setup.env, "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(setup.command()[:-2], env=env, capture_output=True, text=True, timeout=60)
+    assert "no conda, mamba or micromamba on PATH" in _one_line_error(done)
+
+
 def test_missing_lock(setup: Setup) -> None:
     setup.lock.unlink()
     done = setup.run()
