@@ -25,24 +25,23 @@ ROOT = Path(__file__).resolve().parent
 # The package must import before any env exists (first-time setup runs from a bare Python).
 sys.path.insert(0, str(ROOT / "src"))
 
-from lockstep import commands, envs  # noqa: E402
-from lockstep.errors import LockstepError  # noqa: E402
-from lockstep.explicit import ExplicitLock, read_explicit  # noqa: E402
-from lockstep.frontend import Frontend, find_frontend, frontend_for_lock  # noqa: E402
-from lockstep.fsutil import (  # noqa: E402
+from lockstep.core import commands, envs  # noqa: E402
+from lockstep.core.errors import LockstepError  # noqa: E402
+from lockstep.core.explicit import ExplicitLock, read_explicit  # noqa: E402
+from lockstep.core.frontend import Frontend, find_frontend, frontend_for_lock  # noqa: E402
+from lockstep.core.fsutil import (  # noqa: E402
     atomic_write_text,
     describe_os_error,
     read_text,
     write_files_atomically,
 )
+from lockstep.core.names import normalize  # noqa: E402
+from lockstep.core.pypi import read_poetry_lock  # noqa: E402
+from lockstep.core.settings import Settings, load_settings, read_toml  # noqa: E402
 
 # lockstep.pins (and tomlkit under it) is imported by the tasks that edit pyproject.toml, so that
 # `invoke check` and `invoke --list` start without it.
-from lockstep.lockdiff import poetry_versions  # noqa: E402
-from lockstep.names import normalize  # noqa: E402
-from lockstep.pypi import read_poetry_lock  # noqa: E402
-from lockstep.report import diff_versions, format_report  # noqa: E402
-from lockstep.settings import Settings, load_settings, read_toml  # noqa: E402
+from lockstep.lockdiff import diff_versions, format_report, poetry_versions  # noqa: E402
 from lockstep.spec import EnvSpec, load_env_spec, python_constraint  # noqa: E402
 
 PYPROJECT = ROOT / "pyproject.toml"
@@ -146,7 +145,7 @@ def _machine_platform() -> str:
 
 
 def _env_prefix(c: Context, fe: Frontend, name: str) -> Path | None:
-    """The prefix of the env called ``name``, by its real name (lockstep.envs), or None."""
+    """The prefix of the env called ``name``, by its real name (lockstep.core.envs), or None."""
     try:
         listing = envs.parse_listing(
             _query(c, commands.info(fe)), _query(c, commands.env_list(fe)), fe
@@ -157,7 +156,7 @@ def _env_prefix(c: Context, fe: Frontend, name: str) -> Path | None:
 
 
 def _engine(c: Context, command: list[str]) -> None:
-    """Run the env engine (lockstep.engine): the package on its path, its exit code kept."""
+    """Run the env engine (lockstep.core.engine): the package on its path, its exit code kept."""
     _run(c, command, env={"PYTHONPATH": str(ROOT / "src")})
 
 
@@ -364,8 +363,8 @@ def pin(c, from_env=False, name=None, dry_run=False, no_lock=False):
         prefix = _env_prefix(c, fe, settings.env_name)
         if prefix is None:
             raise _fail(f"env '{settings.env_name}' not found; create it with `invoke reproduce`")
+        from lockstep.core.names import mapping_for, names_from_conda_meta
         from lockstep.doctor import read_conda_meta
-        from lockstep.names import mapping_for, names_from_conda_meta
 
         records = read_conda_meta(Path(prefix)).values()
         source: PinSource = [(r.name, r.version) for r in records]
@@ -639,7 +638,7 @@ def refresh_names(c, source):
     import os
     import urllib.request
 
-    from lockstep.names import DATA_FILE, render_table, table_from_parselmouth
+    from lockstep.core.names import DATA_FILE, render_table, table_from_parselmouth
 
     if not source:
         raise _fail("give --source FILE-OR-URL (parselmouth's compressed_mapping.json)")
@@ -658,7 +657,7 @@ def refresh_names(c, source):
     text = render_table(table, " + ".join(source))
     # mtime=0: the same mapping gives the same bytes, so a refresh without news is no diff.
     data = gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)
-    target = ROOT / "src" / "lockstep" / "data" / DATA_FILE
+    target = ROOT / "src" / "lockstep" / "core" / "data" / DATA_FILE
     if c.config.run.dry:
         print(f"would write {len(table)} names to {target}")
         return

@@ -1,7 +1,7 @@
 """`invoke check`: static checks of the spec files and both locks. Reads files only.
 
 No solve, no network, no subprocess: the conda-lock input hash and Poetry's content hash are
-recomputed here (lockstep.inputhash, lockstep.poetryhash), so the check is fast enough for
+recomputed here (lockstep.inputhash, lockstep.core.poetryhash), so the check is fast enough for
 pre-commit. Every check returns findings; none raises for a problem it can describe.
 """
 
@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lockstep import inputhash, poetryhash
-from lockstep.errors import LockstepError
-from lockstep.explicit import ExplicitLock, pip_lines_error, read_explicit
-from lockstep.findings import Finding, error, warning
-from lockstep.names import normalize, pypi_names
-from lockstep.pins import current_pins, desired_pins
-from lockstep.pypi import (
+from lockstep import inputhash
+from lockstep.core import poetryhash
+from lockstep.core.errors import LockstepError
+from lockstep.core.explicit import ExplicitLock, pip_lines_error, read_explicit
+from lockstep.core.names import normalize, pypi_names
+from lockstep.core.pypi import (
     LockedPackage,
     PlanError,
     default_groups,
@@ -28,7 +27,9 @@ from lockstep.pypi import (
     plan_for,
     read_poetry_lock,
 )
-from lockstep.settings import Settings, read_toml
+from lockstep.core.settings import Settings, read_toml
+from lockstep.findings import Finding, error, warning
+from lockstep.pins import current_pins, desired_pins
 from lockstep.spec import EnvSpec, MatchSpec, load_env_spec, load_yaml
 
 # Channels that bring Anaconda's `defaults` builds (mixed ABIs, terms of service).

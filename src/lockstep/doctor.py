@@ -21,13 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lockstep.envvars import state_path
-from lockstep.errors import LockstepError
-from lockstep.explicit import ExplicitLock
-from lockstep.findings import Finding, error, warning
-from lockstep.fsutil import describe_os_error
-from lockstep.names import normalize
-from lockstep.pypi import (
+from lockstep.core.envvars import state_path
+from lockstep.core.errors import LockstepError
+from lockstep.core.explicit import ExplicitLock
+from lockstep.core.fsutil import describe_os_error
+from lockstep.core.names import normalize
+from lockstep.core.pypi import (
     PlanError,
     conda_provided_distributions,
     default_groups,
@@ -35,6 +34,7 @@ from lockstep.pypi import (
     lock_environment,
     plan_for,
 )
+from lockstep.findings import Finding, error, warning
 
 _DIST_INFO = re.compile(r"^(lib/python[^/]+/site-packages/[^/]+\.dist-info)/")
 _SHARED_LIB = re.compile(r"(?:^|/)(lib[A-Za-z0-9_+-]+?)\.so(?:\.[0-9.]+)?$")
@@ -336,7 +336,7 @@ def pypi_findings(
     distributions: list[Distribution],
     environment: Mapping[str, str] | None = None,
 ) -> list[Finding]:
-    """The non-conda distributions against exactly what `lockstep.pypi install` installs."""
+    """The non-conda distributions against exactly what `lockstep.core.pypi install` installs."""
     groups = default_groups(pyproject, pin_group)
     try:
         environment = environment or lock_environment(None, None)
@@ -456,7 +456,7 @@ def user_site_findings(prefix: Path, runner: Runner, base: Mapping[str, str]) ->
                 "env",
                 "the env's python imports from the user site (~/.local): PYTHONNOUSERSITE is not "
                 "set in the env's variables",
-                f"`python -m lockstep.envvars --prefix {prefix} PYTHONNOUSERSITE=1` "
+                f"`python -m lockstep.core.envvars --prefix {prefix} PYTHONNOUSERSITE=1` "
                 "(PYTHONPATH=src), or `conda env config vars set PYTHONNOUSERSITE=1 -p PREFIX`",
             )
         ]

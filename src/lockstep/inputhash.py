@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse, urlunparse
 
-from lockstep.errors import LockstepError
+from lockstep.core.errors import LockstepError
 
 # Selectors conda-lock understands, per platform (conda-build's names).
 _SELECTORS: Mapping[str, frozenset[str]] = {

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 import tomlkit
 from tomlkit.toml_document import TOMLDocument
 
-from lockstep.names import conda_to_pypi, normalize, pypi_names
+from lockstep.core.names import conda_to_pypi, normalize, pypi_names
 from lockstep.spec import EnvSpec
 
 # A conda version that PEP 440 also accepts; others cannot be pinned in Poetry.
@@ -41,7 +41,7 @@ def desired_pins(
 ) -> dict[str, str]:
     """PyPI name -> exact version for every conda package that Poetry must not replace.
 
-    Only conda packages that are Python distributions (lockstep.names) are pinned: when
+    Only conda packages that are Python distributions (lockstep.core.names) are pinned: when
     poetry.lock also holds them (so both locks agree on one version), when environment.yml
     names them (tooling excepted), or when settings list them in ``pin-extra``. ``table`` is
     the name mapping to use (an env's conda-meta over the bundled one; default: bundled).

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from tests.lockfiles import explicit_lock_text
 
-from lockstep import inputhash, poetryhash
+from lockstep import inputhash
+from lockstep.core import poetryhash
 from lockstep.pins import desired_pins
 from lockstep.spec import load_env_spec
 

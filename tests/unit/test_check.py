@@ -10,8 +10,8 @@ import pytest
 from lockstep_project import PYPI, VIRTUAL_PACKAGES, Project
 
 from lockstep import check
+from lockstep.core.settings import Settings
 from lockstep.findings import error, to_json, to_table
-from lockstep.settings import Settings
 
 
 def codes(root: Path) -> list[str]:

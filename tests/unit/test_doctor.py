@@ -15,7 +15,7 @@ from invoke import Context, Exit
 from lockstep_project import CONDA, PYPI, Project, md5
 
 from lockstep import doctor
-from lockstep.explicit import read_explicit
+from lockstep.core.explicit import read_explicit
 
 SITE = "lib/python3.11/site-packages"
 # conda package -> the Python distribution it installs.

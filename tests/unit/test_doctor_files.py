@@ -216,7 +216,7 @@ def test_a_file_doctor_may_not_read_is_one_line() -> None:
         code = (
             "import json; from pathlib import Path\n"
             "from lockstep.doctor import installed_file_findings, read_conda_meta\n"
-            "from lockstep.errors import LockstepError\n"
+            "from lockstep.core.errors import LockstepError\n"
             "p = Path('env')\n"
             "try: installed_file_findings(read_conda_meta(p), p)\n"
             "except LockstepError as e: print(json.dumps(str(e)))\n"

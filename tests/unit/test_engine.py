@@ -75,7 +75,7 @@ class Setup:
             sys.executable,
             "-s",
             "-m",
-            "lockstep.engine",
+            "lockstep.core.engine",
             action,
             "--project-dir",
             str(self.project),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import tomlkit
 
-from lockstep.explicit import parse_explicit
+from lockstep.core.explicit import parse_explicit
 from lockstep.pins import apply_pins, current_pins, desired_pins, ensure_poetry_project, text_diff
 from lockstep.spec import load_env_spec
 

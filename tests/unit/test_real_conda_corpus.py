@@ -17,12 +17,12 @@ import pytest
 import yaml
 
 from lockstep import check, inputhash
-from lockstep.explicit import parse_explicit, read_explicit
-from lockstep.mirrors import MirrorConfig, rewrite_lock, unmatched_channels
-from lockstep.names import conda_to_pypi, pypi_names
+from lockstep.core.explicit import parse_explicit, read_explicit
+from lockstep.core.mirrors import MirrorConfig, rewrite_lock, unmatched_channels
+from lockstep.core.names import conda_to_pypi, pypi_names
+from lockstep.core.pypi import parse_poetry_lock, read_poetry_lock
+from lockstep.core.settings import Settings
 from lockstep.pins import desired_pins
-from lockstep.pypi import parse_poetry_lock, read_poetry_lock
-from lockstep.settings import Settings
 from lockstep.spec import load_env_spec, parse_matchspec
 
 CORPUS = Path(__file__).parents[1] / "data" / "conda"

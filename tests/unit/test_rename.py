@@ -11,7 +11,8 @@ import pytest
 import tasks
 from invoke import Context, Exit, MockContext
 
-from lockstep.errors import LockstepError
+from lockstep.core.errors import LockstepError
+from lockstep.core.settings import load_settings
 from lockstep.rename import (
     RENAMED_FILES,
     STARTER_DESCRIPTION,
@@ -22,7 +23,6 @@ from lockstep.rename import (
     rename_makefile,
     rename_readme,
 )
-from lockstep.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 # Files the tasks read besides the renamed ones, so load_settings works on the copy.

@@ -25,7 +25,7 @@ from tests.unit.fsfaults import (
 )
 from tests.unit.test_tasks import LOCK_TEXT, Shell, _write_lock
 
-from lockstep import fsutil
+from lockstep.core import fsutil
 
 # The project copy and the fake PATH of the task tests.
 project, on_path = test_tasks.project, test_tasks.on_path

@@ -90,7 +90,7 @@ def _engine(action: str, project: Path, *options: str) -> list[str]:
         sys.executable,
         "-s",
         "-m",
-        "lockstep.engine",
+        "lockstep.core.engine",
         action,
         "--project-dir",
         str(project),
@@ -457,7 +457,7 @@ def test_update_hands_env_and_files_to_the_engine_together(project: Path, on_pat
     shell = Shell(
         {
             "conda-lock": _write_lock(bumped),
-            f"{sys.executable} -s -m lockstep.engine reproduce": engine,
+            f"{sys.executable} -s -m lockstep.core.engine reproduce": engine,
         }
     )
     tasks.update(shell)
@@ -486,7 +486,7 @@ def test_update_failed_rebuild_keeps_every_file(project: Path, on_path) -> None:
     def broken(argv: list[str]) -> Result:
         raise Exit("reproduce failed", code=1)
 
-    engine = f"{sys.executable} -s -m lockstep.engine reproduce"
+    engine = f"{sys.executable} -s -m lockstep.core.engine reproduce"
     shell = Shell({"conda-lock": _write_lock(bumped), engine: broken})
     with pytest.raises(Exit):
         tasks.update(shell)
@@ -500,7 +500,7 @@ def test_update_dry_run_reports_and_keeps_files(project: Path, on_path, capsys) 
     tasks.update(shell, dry_run=True)
     assert "conda numpy  2.1.3 -> 2.2.0" in capsys.readouterr().out
     assert _snapshot(project) == before
-    assert not any("lockstep.engine" in c for c in shell.calls)
+    assert not any("lockstep.core.engine" in c for c in shell.calls)
 
 
 # ----------------------------------------------------------------------------- others

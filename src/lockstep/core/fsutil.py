@@ -1,6 +1,6 @@
 """File reads and writes that fail in one line and never leave a half-written file behind.
 
-Standard library only: lockstep.envvars imports it inside a freshly created env.
+Standard library only: lockstep.core.envvars imports it inside a freshly created env.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
-from lockstep.errors import LockstepError
+from lockstep.core.errors import LockstepError
 
 # What open() asks for; the kernel takes the umask (and a default ACL) off, as for any editor.
 # tempfile.mkstemp asks for 0600, which made every new lock file private under umask 022.

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from lockstep.errors import LockstepError
-from lockstep.fsutil import read_text
+from lockstep.core.errors import LockstepError
+from lockstep.core.fsutil import read_text
 
 PYPROJECT = "pyproject.toml"
 FRONTENDS = ("conda", "mamba", "micromamba")

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from lockstep.errors import LockstepError
+from lockstep.core.errors import LockstepError
 
 FRONTENDS = ("conda", "mamba", "micromamba")
 # First mamba/micromamba release whose JSON output conda-lock 4 cannot read.

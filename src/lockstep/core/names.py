@@ -93,7 +93,7 @@ def table_from_parselmouth(*mappings: Mapping[str, object]) -> dict[str, tuple[s
 @cache
 def bundled_table() -> dict[str, tuple[str, ...]]:
     """The mapping shipped with the package; read once, on first use (check runs in pre-commit)."""
-    data = resources.files("lockstep").joinpath("data", DATA_FILE).read_bytes()
+    data = resources.files(__package__).joinpath("data", DATA_FILE).read_bytes()
     return parse_table(gzip.decompress(data).decode("utf-8"))
 
 

@@ -8,13 +8,14 @@ would reinstall conda's torch and add its CUDA wheels).
 
 The plan means what Poetry means on one target (a conda platform and a Python version): the
 lock's graph is walked from the project's requirements with every marker evaluated there
-(lockstep.markers), so a package needed only elsewhere (pywin32 on win32) gets no line, and of a
-name locked at several versions the one its edges allow is taken. tests/unit/test_plan_realworld.py
-holds it equal to `poetry export` and `poetry install --dry-run` on real locks.
+(lockstep.core.markers), so a package needed only elsewhere (pywin32 on win32) gets no line, and
+of a name locked at several versions the one its edges allow is taken.
+tests/unit/test_plan_realworld.py holds it equal to `poetry export` and `poetry install
+--dry-run` on real locks.
 
 Standard library only: it runs inside a freshly created env, as
-``python -m lockstep.pypi install --prefix ENV`` with ``src`` on PYTHONPATH, and before the env
-exists as ``python -m lockstep.pypi plan --python-version 3.11.10`` (the engine calls
+``python -m lockstep.core.pypi install --prefix ENV`` with ``src`` on PYTHONPATH, and before the env
+exists as ``python -m lockstep.core.pypi plan --python-version 3.11.10`` (the engine calls
 ``plan_for`` in-process).
 """
 
@@ -34,11 +35,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lockstep.errors import LockstepError
-from lockstep.fsutil import read_text
-from lockstep.markers import MarkerError, Version, evaluate, target_environment, version_matches
-from lockstep.names import normalize, requirement_name
-from lockstep.settings import read_toml
+from lockstep.core.errors import LockstepError
+from lockstep.core.fsutil import read_text
+from lockstep.core.markers import (
+    MarkerError,
+    Version,
+    evaluate,
+    target_environment,
+    version_matches,
+)
+from lockstep.core.names import normalize, requirement_name
+from lockstep.core.settings import read_toml
 
 _DIST_DIR_RE = re.compile(r"site-packages/([^/]+)\.(?:dist-info|egg-info)(?:/|$)")
 
@@ -579,7 +586,7 @@ def _run(command: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: ``plan`` prints what would be installed, ``install`` installs it."""
-    parser = argparse.ArgumentParser(prog="python -m lockstep.pypi", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m lockstep.core.pypi", description=__doc__)
     parser.add_argument("action", choices=["plan", "install"])
     parser.add_argument("--prefix", default="", help="conda env to install into (or to plan for)")
     parser.add_argument(
