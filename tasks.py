@@ -363,12 +363,12 @@ def pin(c, from_env=False, name=None, dry_run=False, no_lock=False):
         prefix = _env_prefix(c, fe, settings.env_name)
         if prefix is None:
             raise _fail(f"env '{settings.env_name}' not found; create it with `invoke reproduce`")
-        from lockstep.core.names import mapping_for, names_from_conda_meta
-        from lockstep.doctor import read_conda_meta
+        from lockstep.core.condameta import distribution_names, read_conda_meta
+        from lockstep.core.names import mapping_for
 
         records = read_conda_meta(Path(prefix)).values()
         source: PinSource = [(r.name, r.version) for r in records]
-        table = mapping_for(names_from_conda_meta((r.name, r.files) for r in records))
+        table = mapping_for(distribution_names(records))
     else:
         source = _read_lock(ROOT / settings.lock_file(platform))
         table = None

@@ -35,7 +35,7 @@ def _probe(modules: list[str]) -> subprocess.CompletedProcess[str]:
 
 
 def test_core_has_the_engine_and_the_installer() -> None:
-    assert {"engine", "pypi", "mirrors", "envvars"} <= set(CORE)
+    assert {"engine", "pypi", "mirrors", "envvars", "condameta"} <= set(CORE)
 
 
 @pytest.mark.parametrize("module", CORE)

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from lockstep.core import commands, envvars, mirrors, pypi
+from lockstep.core import commands, condameta, envvars, mirrors, pypi
 from lockstep.core.envs import EnvListing, child_environ, list_envs, machine_platform
 from lockstep.core.errors import LockstepError
 from lockstep.core.explicit import ExplicitLock, pip_lines_error, read_explicit
@@ -567,8 +567,10 @@ class Transaction:
 
 def install_poetry_side(prefix: Path, side: PoetrySide, project_dir: Path) -> None:
     """poetry.lock minus what conda installed (conda-meta decides), pip with hashes."""
-    provided = pypi.conda_provided_distributions(prefix)
-    environment = pypi.lock_environment(machine_platform(), pypi.env_python_version(prefix))
+    records = condameta.read_conda_meta(prefix)
+    provided = condameta.provided_distributions(records.values())
+    python = pypi.env_python_version(prefix, records)
+    environment = pypi.lock_environment(machine_platform(), python)
     plan = side.plan(list(provided), environment)
     lines = side.requirement_lines(plan)
     python = str(pypi.env_python(prefix))

@@ -35,6 +35,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lockstep.core.condameta import (
+    CondaRecord,
+    provided_distributions,
+    python_version,
+    read_conda_meta,
+)
 from lockstep.core.errors import LockstepError
 from lockstep.core.fsutil import read_text
 from lockstep.core.markers import (
@@ -46,8 +52,6 @@ from lockstep.core.markers import (
 )
 from lockstep.core.names import normalize, requirement_name
 from lockstep.core.settings import read_toml
-
-_DIST_DIR_RE = re.compile(r"site-packages/([^/]+)\.(?:dist-info|egg-info)(?:/|$)")
 
 
 class PlanError(LockstepError):
@@ -474,19 +478,7 @@ def requirement_line(package: LockedPackage, groups: Iterable[str] = ()) -> str:
 
 def conda_provided_distributions(prefix: Path) -> dict[str, str]:
     """Python distributions that conda installed into ``prefix``: normalised name -> package."""
-    provided: dict[str, str] = {}
-    meta = Path(prefix) / "conda-meta"
-    for record_path in sorted(meta.glob("*.json")):
-        try:
-            record = json.loads(record_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        for path in record.get("files", []):
-            match = _DIST_DIR_RE.search(path)
-            if match:
-                dist = match.group(1).rsplit("-", 1)[0]
-                provided[normalize(dist)] = record.get("name", record_path.stem)
-    return provided
+    return provided_distributions(read_conda_meta(prefix).values())
 
 
 def pip_install_command(python: str, requirements: str, index_urls: Iterable[str]) -> list[str]:
@@ -529,16 +521,12 @@ def default_groups(pyproject: Mapping[str, object], exclude: str) -> list[str]:
     return ["main", *sorted(groups - optional - {exclude})]
 
 
-def env_python_version(prefix: Path) -> str:
-    """The Python version of an env: its conda-meta record, else (a plain venv, as the bootstrap
-    of .venv makes) what its interpreter says."""
-    for record_path in sorted((Path(prefix) / "conda-meta").glob("python-[0-9]*.json")):
-        try:
-            record = json.loads(record_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if record.get("name") == "python" and record.get("version"):
-            return str(record["version"])
+def env_python_version(prefix: Path, records: Mapping[str, CondaRecord] | None = None) -> str:
+    """The Python version of an env: its conda-meta record (``records`` when already read), else
+    (a plain venv, as the bootstrap of .venv makes) what its interpreter says."""
+    version = python_version(read_conda_meta(prefix) if records is None else records)
+    if version:
+        return version
     try:
         answer = subprocess.run(
             python_version_command(str(env_python(Path(prefix)))),
