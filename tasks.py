@@ -28,11 +28,18 @@ sys.path.insert(0, str(ROOT / "src"))
 from lockstep.core import commands, envs  # noqa: E402
 from lockstep.core.errors import LockstepError  # noqa: E402
 from lockstep.core.explicit import ExplicitLock, read_explicit  # noqa: E402
-from lockstep.core.frontend import Frontend, find_frontend, frontend_for_lock  # noqa: E402
+from lockstep.core.frontend import (  # noqa: E402
+    FRONTENDS,
+    Frontend,
+    find_frontend,
+    frontend_for_lock,
+    kind_of,
+)
 from lockstep.core.fsutil import (  # noqa: E402
     atomic_write_text,
     describe_os_error,
     read_text,
+    text_diff,
     write_files_atomically,
 )
 from lockstep.core.names import normalize  # noqa: E402
@@ -125,12 +132,12 @@ def _frontend(settings: Settings) -> Frontend:
 
 
 def _lock_frontend(c: Context, settings: Settings) -> Frontend:
-    names = [settings.frontend] if settings.frontend != "auto" else ["conda", "mamba", "micromamba"]
+    names = [settings.frontend] if settings.frontend != "auto" else list(FRONTENDS)
     available: dict[str, str] = {}
     for name in names:
         path = shutil.which(name)
         if path:
-            available[Path(name).name.split(".")[0]] = path
+            available[kind_of(name)] = path
     versions = {
         kind: _query(c, [path, "--version"]) for kind, path in available.items() if kind != "conda"
     }
@@ -321,7 +328,7 @@ def poetry_init(c, name=None):
     """Create or repair pyproject.toml for Poetry, Python range from environment.yml."""
     import tomlkit
 
-    from lockstep.pins import ensure_poetry_project
+    from lockstep.poetryproject import ensure_poetry_project
 
     settings = _settings()
     python_range = python_constraint(_spec(settings))
@@ -354,8 +361,6 @@ def poetry_init(c, name=None):
 )
 def pin(c, from_env=False, name=None, dry_run=False, no_lock=False):
     """Pin the versions conda installs (torch, ...) in pyproject.toml, then refresh poetry.lock."""
-    from lockstep.pins import text_diff
-
     settings = _settings(env_name=name)
     platform = _machine_platform() if from_env else settings.platforms[0]
     if from_env:
@@ -543,7 +548,6 @@ def verify_gpu(c, name=None, frontend=None, allow_cpu=False, json=False):  # noq
 )
 def rename(c, name, env_name=None, description=None, dry_run=False):
     """Make the starter yours: project name and description, env name, README title."""
-    from lockstep.pins import text_diff
     from lockstep.rename import RENAMED_FILES, plan_rename
 
     files = {p: read_text(ROOT / p) for p in RENAMED_FILES if (ROOT / p).is_file()}
@@ -573,10 +577,10 @@ def _report(tool: str, findings: list, as_json: bool, extra: dict | None = None)
 @task(help={"json": "print the findings as JSON (stable schema, for CI)"})
 def check(c, json=False):  # noqa: A002
     """Check the spec files and both locks: stale, conflicting, risky (no solve, no network)."""
-    from lockstep import check as checks  # here, not at the top: the task shares its name
+    from lockstep.check import run_checks
 
     settings = _settings()
-    _report("check", checks.check(ROOT, settings), json)
+    _report("check", run_checks(ROOT, settings), json)
 
 
 @task(
@@ -592,7 +596,7 @@ def doctor(c, name=None, prefix=None, frontend=None, json=False, no_file_check=F
     """Compare the installed env with both locks: who installed what, altered files, user site."""
     from dataclasses import asdict
 
-    from lockstep.doctor import doctor as examine
+    from lockstep.doctor import examine
 
     settings = _settings(env_name=name, frontend=frontend)
     if prefix is None:

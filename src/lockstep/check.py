@@ -189,6 +189,17 @@ def spec_findings(inputs: Inputs) -> list[Finding]:
                 "add `- nodefaults` as the last channel",
             )
         )
+    if spec.name is not None and spec.name != settings.env_name:
+        found.append(
+            warning(
+                "env-name-mismatch",
+                env_file,
+                f"`name: {spec.name}` differs from env-name {settings.env_name!r} in "
+                "[tool.lockstep]: the tasks build the env as the latter, `conda env create -f` by "
+                "hand as the former",
+                f"set `name: {settings.env_name}` (or change env-name; `invoke rename` sets both)",
+            )
+        )
     found += _cuda_findings(inputs)
     if spec.pip:
         found.append(
@@ -530,7 +541,9 @@ def read_inputs(root: Path, settings: Settings) -> tuple[Inputs, list[Finding]]:
     return inputs, found
 
 
-def check(root: Path, settings: Settings, platforms: Iterable[str] | None = None) -> list[Finding]:
+def run_checks(
+    root: Path, settings: Settings, platforms: Iterable[str] | None = None
+) -> list[Finding]:
     """Every static finding of the project in ``root``."""
     inputs, found = read_inputs(root, settings)
     found += spec_findings(inputs)

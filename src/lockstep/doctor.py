@@ -438,7 +438,7 @@ def _file_finding(record: CondaRecord, state: str, paths: list[str]) -> Finding:
     )
 
 
-def doctor(
+def examine(
     prefix: Path,
     lock: ExplicitLock,
     poetry_lock_file: str,

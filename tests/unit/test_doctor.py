@@ -102,7 +102,7 @@ def examine(project: Path, env: Path) -> doctor.DoctorReport:
     lock = read_explicit(project / "conda-linux-64.lock")
     poetry_lock = tomllib.loads((project / "poetry.lock").read_text())
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
-    return doctor.doctor(
+    return doctor.examine(
         env,
         lock,
         "poetry.lock",

@@ -6,6 +6,7 @@ Standard library only: lockstep.core.envvars imports it inside a freshly created
 from __future__ import annotations
 
 import contextlib
+import difflib
 import errno
 import os
 import secrets
@@ -199,3 +200,12 @@ def _sync_folder(folder: Path) -> None:
     with contextlib.suppress(OSError):
         os.fsync(fd)
     os.close(fd)
+
+
+def text_diff(old: str, new: str, path: str) -> str:
+    """A unified diff of two versions of a file ('' when equal)."""
+    return "".join(
+        difflib.unified_diff(
+            old.splitlines(keepends=True), new.splitlines(keepends=True), path, path
+        )
+    )
