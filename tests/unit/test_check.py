@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from lockstep_project import PYPI, VIRTUAL_PACKAGES, Project
+from tests.testdata import PYPI, VIRTUAL_PACKAGES, Project
 
 from lockstep import check
 from lockstep.core.settings import Settings

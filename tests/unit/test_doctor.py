@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import tasks
 from invoke import Context, Exit
-from lockstep_project import CONDA, PYPI, Project, md5
+from tests.testdata import CONDA, PYPI, Project, md5
 
 from lockstep import doctor
 from lockstep.core.explicit import read_explicit

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from tests.lockfiles import explicit_lock_text
+from tests.testdata import explicit_lock_text
 from tests.unit.fakeconda import write_fake
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.conftest import generated_lock_text, realistic_packages
+from tests.testdata import generated_lock_text, realistic_packages
 
 from lockstep.core.errors import LockstepError
 from lockstep.core.explicit import parse_explicit, parse_url, read_explicit

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import generated_lock_text
+from tests.testdata import generated_lock_text
 
 from lockstep.lockdiff import Change, lock_changes, main
 

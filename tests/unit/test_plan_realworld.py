@@ -272,7 +272,7 @@ def test_check_finds_no_poetry_plan_error_where_poetry_calls_the_lock_fresh(
 ) -> None:
     """check used to report `poetry-plan` ("textual is a dependency but not in poetry.lock")
     on these locks, which `poetry check --lock` calls fresh (check.txt)."""
-    from tests.lockfiles import generated_lock_text
+    from tests.testdata import generated_lock_text
 
     from lockstep import check
     from lockstep.core.explicit import parse_explicit

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import tasks
 from invoke import Context, Exit, Result
-from tests.conftest import generated_lock_text, realistic_packages
+from tests.testdata import generated_lock_text, realistic_packages
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT_FILES = ["pyproject.toml", "environment.yml", "virtual-packages.yml", "poetry.lock"]
