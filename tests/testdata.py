@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from invoke import Config, Context
+
 from lockstep import inputhash
 from lockstep.core import poetryhash
 from lockstep.pins import desired_pins
@@ -125,7 +127,7 @@ TORCH_WHEEL_DEPS = {"nvidia-cublas-cu12": "12.6.4.1", "triton": "3.3.1"}
 
 
 def md5(text: str) -> str:
-    return hashlib.md5(text.encode()).hexdigest()  # noqa: S324 - a stand-in package digest
+    return hashlib.md5(text.encode()).hexdigest()  # a stand-in package digest
 
 
 @dataclass
@@ -273,3 +275,8 @@ class Project:
             )
         urls = [f"{url}#{md5(name)}" for name, url in self.conda_urls(root).items()]
         return explicit_lock_text(self.lock_platform, lock_hash, urls)
+
+
+def context_at(root: Path) -> Context:
+    """An invoke Context whose tasks work on the project in ``root`` (tasks.py's lockstep.root)."""
+    return Context(Config(overrides={"lockstep": {"root": str(root)}}))

@@ -419,7 +419,7 @@ def cross_lock_findings(inputs: Inputs, lock: ExplicitLock, platform: str = "") 
         return found
     conda = conda_pypi_versions(lock, settings.pypi_names)
     found += _version_conflicts(settings, packages, conda)
-    found += _duplicate_wheels(inputs, lock, packages, conda)
+    found += _duplicate_wheels(inputs, inputs.poetry_lock, lock, packages, conda)
     found += _pin_findings(inputs, lock, packages)
     return found
 
@@ -445,6 +445,7 @@ def _version_conflicts(
 
 def _duplicate_wheels(
     inputs: Inputs,
+    poetry_lock: Mapping[str, Any],
     lock: ExplicitLock,
     packages: Mapping[str, LockedPackage],
     conda: Mapping[str, str],
@@ -454,7 +455,7 @@ def _duplicate_wheels(
     python = lock.by_name().get("python")
     try:
         environment = lock_environment(lock.platform, python.version if python else None)
-        plan = plan_for(inputs.pyproject, inputs.poetry_lock, groups, conda, environment)
+        plan = plan_for(inputs.pyproject, poetry_lock, groups, conda, environment)
     except PlanError as exc:
         return [error("poetry-plan", settings.poetry_lock_file, str(exc), "run `poetry lock`")]
     has_torch, has_cuda = "torch" in conda, conda_has_cuda(lock)

@@ -309,8 +309,8 @@ def cuda_findings(records: Mapping[str, CondaRecord], prefix: Path) -> list[Find
                 conda_libs.setdefault(match.group(1), record.name)
     found = []
     seen: set[str] = set()
-    for path in sorted(Path(prefix).glob("lib/python*/site-packages/nvidia/*/lib/lib*.so*")):
-        match = _SHARED_LIB.search(path.name)
+    for wheel_lib in sorted(Path(prefix).glob("lib/python*/site-packages/nvidia/*/lib/lib*.so*")):
+        match = _SHARED_LIB.search(wheel_lib.name)
         if not match or match.group(1) not in conda_libs or match.group(1) in seen:
             continue
         lib = match.group(1)
@@ -320,7 +320,7 @@ def cuda_findings(records: Mapping[str, CondaRecord], prefix: Path) -> list[Find
                 "duplicate-cuda-lib",
                 "env",
                 f"{lib} is installed twice: by conda's {conda_libs[lib]} and by the wheel in "
-                f"{path.parent.parent.relative_to(prefix).as_posix()}",
+                f"{wheel_lib.parent.parent.relative_to(prefix).as_posix()}",
                 "remove what pulled the nvidia-* wheels (a PyPI torch): `invoke check` names it; "
                 "then `invoke reproduce`",
             )

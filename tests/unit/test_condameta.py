@@ -6,12 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lockstep.core.condameta import (
-    distribution_names,
-    provided_distributions,
-    python_version,
-    read_conda_meta,
-)
+from lockstep.core import condameta
 from lockstep.core.pypi import conda_provided_distributions
 
 REAL = Path(__file__).resolve().parents[1] / "data" / "doctor-real-env"
@@ -47,7 +42,7 @@ def _env(tmp_path: Path) -> Path:
 
 
 def test_dist_folders_are_the_top_of_site_packages_dist_and_egg_info(tmp_path: Path) -> None:
-    records = read_conda_meta(_env(tmp_path))
+    records = condameta.read_conda_meta(_env(tmp_path))
     assert records["pytorch"].dist_dirs == [f"{SITE}/torch-2.7.1.dist-info"]
     assert records["pyyaml"].dist_dirs == [f"{SITE}/PyYAML-6.0-py3.11.egg-info"]
     assert records["libcublas"].dist_dirs == []
@@ -55,18 +50,18 @@ def test_dist_folders_are_the_top_of_site_packages_dist_and_egg_info(tmp_path: P
 
 def test_every_consumer_derives_the_same_distributions(tmp_path: Path) -> None:
     prefix = _env(tmp_path)
-    records = read_conda_meta(prefix)
-    provided = provided_distributions(records.values())
+    records = condameta.read_conda_meta(prefix)
+    provided = condameta.provided_distributions(records.values())
     assert provided == {"torch": "pytorch", "pyyaml": "pyyaml"}
     assert conda_provided_distributions(prefix) == provided
-    names = distribution_names(records.values())
+    names = condameta.distribution_names(records.values())
     assert {d for dists in names.values() for d in dists} == set(provided)
     assert names["libcublas"] == ()
-    assert python_version(records) == "3.11.10"
+    assert condameta.python_version(records) == "3.11.10"
 
 
 def test_a_real_noarch_record_names_its_distribution() -> None:
-    records = read_conda_meta(REAL)
+    records = condameta.read_conda_meta(REAL)
     assert records["pip"].dist_dirs == ["lib/python3.13t/site-packages/pip-25.0.1.dist-info"]
-    assert provided_distributions(records.values()) == {"pip": "pip"}
-    assert python_version(records) is None
+    assert condameta.provided_distributions(records.values()) == {"pip": "pip"}
+    assert condameta.python_version(records) is None

@@ -170,7 +170,9 @@ def _keep_original(target: Path) -> Path | None:
     return kept
 
 
-def _roll_back(replaced: list[Path], originals: Mapping[Path, Path | None], exc: BaseException):
+def _roll_back(
+    replaced: list[Path], originals: Mapping[Path, Path | None], exc: BaseException
+) -> None:
     for target in reversed(replaced):
         kept = originals[target]
         try:

@@ -265,7 +265,7 @@ def root_requirements(
 ) -> dict[str, set[str]]:
     """Direct dependencies of the selected groups: normalised name -> extras asked for."""
     roots: dict[str, set[str]] = {}
-    for edge in _root_edges(pyproject, groups):  # type: ignore[arg-type]
+    for edge in _root_edges(pyproject, groups):
         roots.setdefault(edge.name, set()).update(edge.extras)
     return roots
 
@@ -511,10 +511,10 @@ def env_python(prefix: Path) -> Path:
     return Path(prefix) / "bin" / "python"
 
 
-def default_groups(pyproject: Mapping[str, object], exclude: str) -> list[str]:
+def default_groups(pyproject: Mapping[str, Any], exclude: str) -> list[str]:
     """What `poetry install` installs by default: main and every non-optional group (Poetry 1's
     [tool.poetry.dev-dependencies] is the group "dev")."""
-    poetry = pyproject.get("tool", {}).get("poetry", {})  # type: ignore[union-attr]
+    poetry = pyproject.get("tool", {}).get("poetry", {})
     declared = poetry.get("group", {})
     optional = {name for name, table in declared.items() if table.get("optional", False)}
     groups = set(declared) | ({"dev"} if "dev-dependencies" in poetry else set())
