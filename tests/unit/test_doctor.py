@@ -64,7 +64,7 @@ def write_record(
 
 
 def build_env(prefix: Path) -> Path:
-    """The env `invoke reproduce` makes from lockstep_project.Project's locks."""
+    """The env `invoke reproduce` makes from testdata.Project's locks."""
     (prefix / "conda-meta").mkdir(parents=True)
     (prefix / "bin").mkdir()
     (prefix / "bin" / "python").write_text("")
