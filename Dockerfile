@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # The Lockstep env in an image, from the lock files only: conda-<platform>.lock installed without
-# a solve, then poetry.lock through pip with hashes, minus what conda provides (lockstep.pypi),
+# a solve, then poetry.lock through pip with hashes, minus what conda provides (lockstep.core.pypi),
 # exactly as `make reproduce` does. Build it with `make docker-build` (README "Docker").
 #
 # Layer order: lock files and the installer first, the project's code last, so a code change
@@ -13,9 +13,10 @@ ARG CONDA_LOCK=conda-linux-64.lock
 ARG LOCKSTEP_CONDA_MIRROR=""
 ARG LOCKSTEP_CONDA_CHANNEL_MIRRORS=""
 WORKDIR /work
-COPY src/lockstep/__init__.py src/lockstep/mirrors.py src/lockstep/
+COPY src/lockstep/__init__.py src/lockstep/
+COPY src/lockstep/core/ src/lockstep/core/
 COPY ${CONDA_LOCK} conda.lock
-RUN PYTHONPATH=/work/src python -m lockstep.mirrors rewrite conda.lock --output env.lock
+RUN PYTHONPATH=/work/src python -m lockstep.core.mirrors rewrite conda.lock --output env.lock
 
 # ---- Stage 2: the env. micromamba is the frontend: one static binary, no base Python.
 FROM mambaorg/micromamba:2.0.5
@@ -36,13 +37,13 @@ RUN micromamba install --yes --name base --file /tmp/env.lock \
     && micromamba clean --all --yes \
     && rm /tmp/env.lock
 
-# PyPI side: poetry.lock minus what conda installed, with the stdlib-only modules of the
-# installer (copied alone, so editing the rest of src/ does not reach this layer).
+# PyPI side: poetry.lock minus what conda installed, with the installer of lockstep.core, the
+# standard-library-only subpackage (copied whole and alone, so editing the rest of src/ does not
+# reach this layer).
 COPY --chown=mambauser:mambauser pyproject.toml poetry.lock ./
-COPY --chown=mambauser:mambauser src/lockstep/__init__.py src/lockstep/errors.py \
-    src/lockstep/fsutil.py src/lockstep/markers.py src/lockstep/names.py \
-    src/lockstep/settings.py src/lockstep/pypi.py /tmp/installer/lockstep/
-RUN PYTHONPATH=/tmp/installer /opt/conda/bin/python -m lockstep.pypi install \
+COPY --chown=mambauser:mambauser src/lockstep/__init__.py /tmp/installer/lockstep/
+COPY --chown=mambauser:mambauser src/lockstep/core/ /tmp/installer/lockstep/core/
+RUN PYTHONPATH=/tmp/installer /opt/conda/bin/python -m lockstep.core.pypi install \
         --prefix /opt/conda --poetry-lock poetry.lock --pyproject pyproject.toml \
         --groups "$POETRY_GROUPS" --no-root \
     && rm -rf /tmp/installer

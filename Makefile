@@ -66,9 +66,9 @@ rename: $(VENV)/.installed
 docker-build:
 	docker build --tag "$$IMAGE" --build-arg CONDA_LOCK --build-arg LOCKSTEP_CONDA_MIRROR --build-arg LOCKSTEP_CONDA_CHANNEL_MIRRORS --build-arg PIP_INDEX_URL .
 
-.PHONY: lint  ## ruff, then actionlint on the workflows and hadolint on the Dockerfile
+.PHONY: lint  ## ruff check and format, mypy, then actionlint and hadolint
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check . && $(VENV)/bin/python -m pytest -q -rs -p no:cacheprovider tests/unit/test_lint_files.py
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy && $(VENV)/bin/python -m pytest -q -rs -p no:cacheprovider tests/unit/test_lint_files.py
 
 .PHONY: check  ## static checks: stale locks, conda/Poetry conflicts, risky spec (no solve)
 check: $(VENV)/.installed

@@ -22,9 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from tests.lockfiles import generated_lock_text  # noqa: E402
+from tests.testdata import generated_lock_text  # noqa: E402
 
-from lockstep import inputhash, poetryhash  # noqa: E402
+from lockstep import inputhash  # noqa: E402
+from lockstep.core import poetryhash  # noqa: E402
 from lockstep.pins import desired_pins  # noqa: E402
 from lockstep.spec import load_env_spec  # noqa: E402
 

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Build the tooling venv for the tests from poetry.lock: exact versions, hashes checked, no
-# resolver. Uses the same installer as reproduce (python -m lockstep.pypi), so `make test` needs
+# resolver. Uses the same installer as reproduce (python -m lockstep.core.pypi), so `make test` needs
 # only python3 and make.
 #
 # Reused while VENV/.installed is newer than poetry.lock and pyproject.toml (make's rule of the
@@ -30,7 +30,7 @@ command -v "$python" >/dev/null 2>&1 || { echo "bootstrap: '$python' not found; 
   exit 1
 }
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
-PYTHONPATH="$here/src" "$venv/bin/python" -m lockstep.pypi install \
+PYTHONPATH="$here/src" "$venv/bin/python" -m lockstep.core.pypi install \
   --prefix "$venv" --poetry-lock "$here/poetry.lock" --pyproject "$here/pyproject.toml" \
   --project-dir "$here"
 touch "$stamp"

@@ -1,5 +1,5 @@
 #!/bin/sh
-# `make reproduce` without invoke: runs the env engine (src/lockstep/engine.py, standard library
+# `make reproduce` without invoke: runs the env engine (src/lockstep/core/engine.py, standard library
 # only) under the first Python 3.11+ it finds, so make and invoke share one implementation of
 # every rule (env names, platforms, lock checks, the install plan, the safety of the env).
 #
@@ -39,7 +39,7 @@ py=$(find_python) || {
     "install Miniforge (its base Python is enough) or set LOCKSTEP_PYTHON=/path/to/python3.11+" >&2
   exit 1
 }
-PYTHONPATH="$here/src" "$py" -s -m lockstep.engine "$@" --project-dir "$here"
+PYTHONPATH="$here/src" "$py" -s -m lockstep.core.engine "$@" --project-dir "$here"
 rc=$?
 if [ "$rc" -ne 3 ] || [ "${1:-}" != reproduce ]; then exit "$rc"; fi
 shift

@@ -1,7 +1,7 @@
 """`invoke check`: static checks of the spec files and both locks. Reads files only.
 
 No solve, no network, no subprocess: the conda-lock input hash and Poetry's content hash are
-recomputed here (lockstep.inputhash, lockstep.poetryhash), so the check is fast enough for
+recomputed here (lockstep.inputhash, lockstep.core.poetryhash), so the check is fast enough for
 pre-commit. Every check returns findings; none raises for a problem it can describe.
 """
 
@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lockstep import inputhash, poetryhash
-from lockstep.errors import LockstepError
-from lockstep.explicit import ExplicitLock, pip_lines_error, read_explicit
-from lockstep.findings import Finding, error, warning
-from lockstep.names import normalize, pypi_names
-from lockstep.pins import current_pins, desired_pins
-from lockstep.pypi import (
+from lockstep import inputhash
+from lockstep.core import poetryhash
+from lockstep.core.errors import LockstepError
+from lockstep.core.explicit import ExplicitLock, pip_lines_error, read_explicit
+from lockstep.core.names import normalize, pypi_names
+from lockstep.core.pypi import (
     LockedPackage,
     PlanError,
     default_groups,
@@ -28,7 +27,9 @@ from lockstep.pypi import (
     plan_for,
     read_poetry_lock,
 )
-from lockstep.settings import Settings, read_toml
+from lockstep.core.settings import Settings, read_toml
+from lockstep.findings import Finding, error, warning
+from lockstep.pins import current_pins, desired_pins
 from lockstep.spec import EnvSpec, MatchSpec, load_env_spec, load_yaml
 
 # Channels that bring Anaconda's `defaults` builds (mixed ABIs, terms of service).
@@ -186,6 +187,17 @@ def spec_findings(inputs: Inputs) -> list[Finding]:
                 "without `nodefaults`, `conda env create` adds the user's default channels "
                 "(conda-lock ignores them, so env-create and the lock can disagree)",
                 "add `- nodefaults` as the last channel",
+            )
+        )
+    if spec.name is not None and spec.name != settings.env_name:
+        found.append(
+            warning(
+                "env-name-mismatch",
+                env_file,
+                f"`name: {spec.name}` differs from env-name {settings.env_name!r} in "
+                "[tool.lockstep]: the tasks build the env as the latter, `conda env create -f` by "
+                "hand as the former",
+                f"set `name: {settings.env_name}` (or change env-name; `invoke rename` sets both)",
             )
         )
     found += _cuda_findings(inputs)
@@ -407,7 +419,7 @@ def cross_lock_findings(inputs: Inputs, lock: ExplicitLock, platform: str = "") 
         return found
     conda = conda_pypi_versions(lock, settings.pypi_names)
     found += _version_conflicts(settings, packages, conda)
-    found += _duplicate_wheels(inputs, lock, packages, conda)
+    found += _duplicate_wheels(inputs, inputs.poetry_lock, lock, packages, conda)
     found += _pin_findings(inputs, lock, packages)
     return found
 
@@ -433,6 +445,7 @@ def _version_conflicts(
 
 def _duplicate_wheels(
     inputs: Inputs,
+    poetry_lock: Mapping[str, Any],
     lock: ExplicitLock,
     packages: Mapping[str, LockedPackage],
     conda: Mapping[str, str],
@@ -442,7 +455,7 @@ def _duplicate_wheels(
     python = lock.by_name().get("python")
     try:
         environment = lock_environment(lock.platform, python.version if python else None)
-        plan = plan_for(inputs.pyproject, inputs.poetry_lock, groups, conda, environment)
+        plan = plan_for(inputs.pyproject, poetry_lock, groups, conda, environment)
     except PlanError as exc:
         return [error("poetry-plan", settings.poetry_lock_file, str(exc), "run `poetry lock`")]
     has_torch, has_cuda = "torch" in conda, conda_has_cuda(lock)
@@ -529,7 +542,9 @@ def read_inputs(root: Path, settings: Settings) -> tuple[Inputs, list[Finding]]:
     return inputs, found
 
 
-def check(root: Path, settings: Settings, platforms: Iterable[str] | None = None) -> list[Finding]:
+def run_checks(
+    root: Path, settings: Settings, platforms: Iterable[str] | None = None
+) -> list[Finding]:
     """Every static finding of the project in ``root``."""
     inputs, found = read_inputs(root, settings)
     found += spec_findings(inputs)

@@ -16,27 +16,31 @@ import re
 import stat
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lockstep.envvars import state_path
-from lockstep.errors import LockstepError
-from lockstep.explicit import ExplicitLock
-from lockstep.findings import Finding, error, warning
-from lockstep.fsutil import describe_os_error
-from lockstep.names import normalize
-from lockstep.pypi import (
+from lockstep.core.condameta import (
+    CondaRecord,
+    InstalledFile,
+    provided_distributions,
+    read_conda_meta,
+)
+from lockstep.core.envvars import state_path
+from lockstep.core.errors import LockstepError
+from lockstep.core.explicit import ExplicitLock
+from lockstep.core.fsutil import describe_os_error
+from lockstep.core.names import normalize
+from lockstep.core.pypi import (
     PlanError,
-    conda_provided_distributions,
     default_groups,
     env_python,
     lock_environment,
     plan_for,
 )
+from lockstep.findings import Finding, error, warning
 
-_DIST_INFO = re.compile(r"^(lib/python[^/]+/site-packages/[^/]+\.dist-info)/")
 _SHARED_LIB = re.compile(r"(?:^|/)(lib[A-Za-z0-9_+-]+?)\.so(?:\.[0-9.]+)?$")
 _USER_SITE_CODE = "import site; print(site.ENABLE_USER_SITE)"
 
@@ -47,26 +51,6 @@ _HASH_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
-class InstalledFile:
-    """One entry of a record's ``paths_data``: what the file should be in the env.
-
-    ``sha256`` and ``size`` describe the file as installed. conda and rattler rewrite a file with
-    a prefix placeholder at install time and record its new digest as ``sha256_in_prefix``; the
-    archive's own ``sha256`` and ``size_in_bytes`` then describe the file before the rewrite, so
-    the size is unknown (None) for such a file, and its digest is unknown ("") where no
-    ``sha256_in_prefix`` was recorded.
-    """
-
-    path: str
-    path_type: str = "hardlink"
-    sha256: str = ""
-    size: int | None = None
-    # The archive's paths.json said other bytes than those installed, with no placeholder to
-    # explain it: the payload was altered before the install (a tampered archive or cache).
-    differs_from_archive: bool = False
-
-
-@dataclass(frozen=True)
 class FileCheck:
     """What the installed-file check did, for the JSON inventory."""
 
@@ -74,27 +58,6 @@ class FileCheck:
     hashed: int = 0
     bytes_hashed: int = 0
     seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class CondaRecord:
-    """One conda-meta/*.json record, reduced to what the checks compare."""
-
-    name: str
-    version: str
-    build: str
-    md5: str
-    url: str
-    files: tuple[str, ...]
-    # prefix-relative path -> sha256 the package shipped (conda-meta "paths_data", where written)
-    sha256: Mapping[str, str] = field(default_factory=dict)
-    # paths_data as the file check reads it; empty for a record without paths_data
-    paths: tuple[InstalledFile, ...] = ()
-
-    @property
-    def dist_info_dirs(self) -> list[str]:
-        """The prefix-relative dist-info folders this conda package installed."""
-        return sorted({m.group(1) for f in self.files if (m := _DIST_INFO.match(f))})
 
 
 @dataclass(frozen=True)
@@ -117,82 +80,6 @@ class DoctorReport:
 
 
 # --------------------------------------------------------------------------- reading the env
-
-
-def read_conda_meta(prefix: Path) -> dict[str, CondaRecord]:
-    """conda package name -> its record."""
-    records: dict[str, CondaRecord] = {}
-    for path in sorted((Path(prefix) / "conda-meta").glob("*.json")):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        where = _installed_path(data.get("files") or ())
-        record = CondaRecord(
-            name=data.get("name", ""),
-            version=data.get("version", ""),
-            build=data.get("build", data.get("build_string", "")),
-            md5=data.get("md5", ""),
-            url=data.get("url", ""),
-            files=tuple(data.get("files", ())),
-            sha256={
-                where(p["_path"]): p["sha256"]
-                for p in (data.get("paths_data") or {}).get("paths", [])
-                if "_path" in p and "sha256" in p
-            },
-            paths=_installed_files(data, where),
-        )
-        records[record.name] = record
-    return records
-
-
-def _installed_path(files: Sequence[str]) -> Callable[[str], str]:
-    """Where a paths_data path lives in the env.
-
-    conda records a noarch python package's files in paths_data as the archive names them
-    (site-packages/..., python-scripts/...) and in "files" as installed
-    (lib/python3.X/site-packages/..., bin/...); rattler records the installed path in both.
-    """
-    installed = set(files)
-    site = next((f[: f.index("site-packages/")] for f in files if "/site-packages/" in f), None)
-
-    def where(path: str) -> str:
-        if path in installed:
-            return path
-        if site is not None and path.startswith("site-packages/") and site + path in installed:
-            return site + path
-        script = "bin/" + path.removeprefix("python-scripts/")
-        return script if path.startswith("python-scripts/") and script in installed else path
-
-    return where
-
-
-def _installed_files(
-    data: Mapping[str, Any], where: Callable[[str], str]
-) -> tuple[InstalledFile, ...]:
-    paths_data = data.get("paths_data") or {}
-    if paths_data.get("paths_version", 1) != 1:
-        return ()  # a format this reader does not know: claim nothing about its files
-    found = []
-    for entry in paths_data.get("paths") or ():
-        if not isinstance(entry, dict) or not isinstance(entry.get("_path"), str):
-            continue
-        in_prefix = entry.get("sha256_in_prefix") or ""
-        shipped = entry.get("sha256") or ""
-        rewritten = bool(entry.get("prefix_placeholder"))
-        size = entry.get("size_in_bytes")
-        found.append(
-            InstalledFile(
-                path=where(entry["_path"]),
-                path_type=entry.get("path_type") or "hardlink",
-                sha256=in_prefix or ("" if rewritten else shipped),
-                size=size if isinstance(size, int) and not rewritten else None,
-                differs_from_archive=bool(
-                    in_prefix and shipped and in_prefix != shipped and not rewritten
-                ),
-            )
-        )
-    return tuple(found)
 
 
 def _metadata_field(text: str, key: str) -> str:
@@ -336,7 +223,7 @@ def pypi_findings(
     distributions: list[Distribution],
     environment: Mapping[str, str] | None = None,
 ) -> list[Finding]:
-    """The non-conda distributions against exactly what `lockstep.pypi install` installs."""
+    """The non-conda distributions against exactly what `lockstep.core.pypi install` installs."""
     groups = default_groups(pyproject, pin_group)
     try:
         environment = environment or lock_environment(None, None)
@@ -394,7 +281,7 @@ def overwritten_findings(
         by_name.setdefault(dist.name, []).append(dist)
     found = []
     for record in records.values():
-        for dist_dir in record.dist_info_dirs:
+        for dist_dir in record.dist_dirs:
             dist_name = normalize(Path(dist_dir).name[: -len(".dist-info")].rsplit("-", 1)[0])
             others = [d for d in by_name.get(dist_name, []) if d.installer != "conda"]
             if not others and (Path(prefix) / dist_dir).is_dir():
@@ -422,8 +309,8 @@ def cuda_findings(records: Mapping[str, CondaRecord], prefix: Path) -> list[Find
                 conda_libs.setdefault(match.group(1), record.name)
     found = []
     seen: set[str] = set()
-    for path in sorted(Path(prefix).glob("lib/python*/site-packages/nvidia/*/lib/lib*.so*")):
-        match = _SHARED_LIB.search(path.name)
+    for wheel_lib in sorted(Path(prefix).glob("lib/python*/site-packages/nvidia/*/lib/lib*.so*")):
+        match = _SHARED_LIB.search(wheel_lib.name)
         if not match or match.group(1) not in conda_libs or match.group(1) in seen:
             continue
         lib = match.group(1)
@@ -433,7 +320,7 @@ def cuda_findings(records: Mapping[str, CondaRecord], prefix: Path) -> list[Find
                 "duplicate-cuda-lib",
                 "env",
                 f"{lib} is installed twice: by conda's {conda_libs[lib]} and by the wheel in "
-                f"{path.parent.parent.relative_to(prefix).as_posix()}",
+                f"{wheel_lib.parent.parent.relative_to(prefix).as_posix()}",
                 "remove what pulled the nvidia-* wheels (a PyPI torch): `invoke check` names it; "
                 "then `invoke reproduce`",
             )
@@ -456,7 +343,7 @@ def user_site_findings(prefix: Path, runner: Runner, base: Mapping[str, str]) ->
                 "env",
                 "the env's python imports from the user site (~/.local): PYTHONNOUSERSITE is not "
                 "set in the env's variables",
-                f"`python -m lockstep.envvars --prefix {prefix} PYTHONNOUSERSITE=1` "
+                f"`python -m lockstep.core.envvars --prefix {prefix} PYTHONNOUSERSITE=1` "
                 "(PYTHONPATH=src), or `conda env config vars set PYTHONNOUSERSITE=1 -p PREFIX`",
             )
         ]
@@ -551,7 +438,7 @@ def _file_finding(record: CondaRecord, state: str, paths: list[str]) -> Finding:
     )
 
 
-def doctor(
+def examine(
     prefix: Path,
     lock: ExplicitLock,
     poetry_lock_file: str,
@@ -565,7 +452,7 @@ def doctor(
     """Every finding about the env at ``prefix``; ``check_files`` hashes conda's files."""
     prefix = Path(prefix)
     records = read_conda_meta(prefix)
-    owned = {d: r.name for r in records.values() for d in r.dist_info_dirs}
+    owned = {d: r.name for r in records.values() for d in r.dist_dirs}
     shipped = {path: digest for r in records.values() for path, digest in r.sha256.items()}
     distributions = read_distributions(prefix, owned, shipped)
     found = conda_findings(lock, records)
@@ -579,7 +466,7 @@ def doctor(
             )
         )
     else:
-        provided = conda_provided_distributions(prefix)
+        provided = provided_distributions(records.values())
         python = records.get("python")
         try:
             environment = lock_environment(lock.platform, python.version if python else None)

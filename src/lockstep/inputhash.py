@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse, urlunparse
 
-from lockstep.errors import LockstepError
+from lockstep.core.errors import LockstepError
 
 # Selectors conda-lock understands, per platform (conda-build's names).
 _SELECTORS: Mapping[str, frozenset[str]] = {
@@ -83,7 +83,7 @@ def _load_yaml(text: str) -> Any:
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+        return yaml.load(text, Loader=loader)  # a safe loader
     except yaml.YAMLError as exc:
         raise Unsupported(f"YAML conda-lock would reject: {exc}") from None
 

@@ -1,4 +1,6 @@
-"""The change report between two copies of the locks (the lock-refresh workflow's PR body).
+"""What changed between two locks: package, old -> new, and which side (conda or PyPI).
+
+The report ``invoke update`` prints and the lock-refresh workflow's PR body.
 
 ``python -m lockstep.lockdiff --old DIR --new DIR`` compares ``conda-<platform>.lock`` and
 ``poetry.lock`` of two folders, by package and version; a lock missing on one side counts as
@@ -8,15 +10,55 @@ empty, so the first lock reports every package as added. Standard library only.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
-from lockstep.errors import LockstepError
-from lockstep.explicit import parse_explicit
-from lockstep.pypi import parse_poetry_lock, read_poetry_lock
-from lockstep.report import Change, diff_versions, format_report
+from lockstep.core.errors import LockstepError
+from lockstep.core.explicit import parse_explicit
+from lockstep.core.pypi import parse_poetry_lock, read_poetry_lock
 
 POETRY_LOCK = "poetry.lock"
 CONDA_LOCK_GLOB = "conda-*.lock"
+
+
+@dataclass(frozen=True, order=True)
+class Change:
+    """One package that was added, removed or changed."""
+
+    side: str
+    name: str
+    old: str | None
+    new: str | None
+
+    @property
+    def kind(self) -> str:
+        """added, removed or changed."""
+        if self.old is None:
+            return "added"
+        if self.new is None:
+            return "removed"
+        return "changed"
+
+
+def diff_versions(old: Mapping[str, str], new: Mapping[str, str], side: str) -> list[Change]:
+    """Every package whose version differs between two name -> version maps."""
+    return sorted(
+        Change(side, name, old.get(name), new.get(name))
+        for name in set(old) | set(new)
+        if old.get(name) != new.get(name)
+    )
+
+
+def format_report(changes: list[Change]) -> str:
+    """Human-readable table of changes."""
+    if not changes:
+        return "No package changed."
+    width = max(len(c.name) for c in changes)
+    lines = [f"{len(changes)} package(s) changed:"]
+    for c in changes:
+        lines.append(f"  {c.side:<5} {c.name:<{width}}  {c.old or '-'} -> {c.new or '-'}")
+    return "\n".join(lines)
 
 
 def conda_versions(path: Path) -> dict[str, str]:

@@ -7,14 +7,13 @@ by `invoke pin` and rewritten as a whole, with comments and layout elsewhere kep
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Mapping
 
 import tomlkit
 from tomlkit.toml_document import TOMLDocument
 
-from lockstep.names import conda_to_pypi, normalize, pypi_names
+from lockstep.core.names import conda_to_pypi, normalize, pypi_names
 from lockstep.spec import EnvSpec
 
 # A conda version that PEP 440 also accepts; others cannot be pinned in Poetry.
@@ -41,7 +40,7 @@ def desired_pins(
 ) -> dict[str, str]:
     """PyPI name -> exact version for every conda package that Poetry must not replace.
 
-    Only conda packages that are Python distributions (lockstep.names) are pinned: when
+    Only conda packages that are Python distributions (lockstep.core.names) are pinned: when
     poetry.lock also holds them (so both locks agree on one version), when environment.yml
     names them (tooling excepted), or when settings list them in ``pin-extra``. ``table`` is
     the name mapping to use (an env's conda-meta over the bundled one; default: bundled).
@@ -130,52 +129,3 @@ def apply_pins(text: str, pins: Mapping[str, str], group: str) -> str:
     result = "".join(before) + lead + _render_group(pins, group) + trail + "".join(after)
     tomlkit.parse(result)  # never hand back a file Poetry cannot read
     return result
-
-
-def ensure_poetry_project(
-    doc: TOMLDocument, python_range: str, name: str
-) -> tuple[TOMLDocument, list[str]]:
-    """Create or repair the parts of pyproject.toml that Poetry 2 and the tasks need.
-
-    Returns the changes made, as sentences; what the user wrote elsewhere is not touched.
-    """
-    changes: list[str] = []
-    project = doc.get("project")
-    if project is None:
-        project = tomlkit.table()
-        project["name"] = name
-        project["version"] = "0.1.0"
-        project["dependencies"] = tomlkit.array()
-        doc["project"] = project
-        changes.append("added [project]")
-    for key, default in (("name", name), ("version", "0.1.0")):
-        if key not in project:
-            project[key] = default
-            changes.append(f"set project.{key} = {default!r}")
-    if project.get("requires-python") != python_range:
-        old = project.get("requires-python")
-        project["requires-python"] = python_range
-        changes.append(f"set requires-python {old!r} -> {python_range!r} (from environment.yml)")
-    tool = doc.setdefault("tool", tomlkit.table(is_super_table=True))
-    poetry = tool.get("poetry")
-    if poetry is None:
-        poetry = tomlkit.table()
-        poetry["package-mode"] = False
-        tool["poetry"] = poetry
-        changes.append("added [tool.poetry] with package-mode = false")
-    if "build-system" not in doc and poetry.get("package-mode", True):
-        build = tomlkit.table()
-        build["requires"] = ["poetry-core>=2.0,<3"]
-        build["build-backend"] = "poetry.core.masonry.api"
-        doc["build-system"] = build
-        changes.append("added [build-system] (poetry-core)")
-    return doc, changes
-
-
-def text_diff(old: str, new: str, path: str) -> str:
-    """A unified diff of two versions of a file ('' when equal)."""
-    return "".join(
-        difflib.unified_diff(
-            old.splitlines(keepends=True), new.splitlines(keepends=True), path, path
-        )
-    )

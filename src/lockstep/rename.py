@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import tomlkit
 
-from lockstep.errors import LockstepError
-from lockstep.names import is_valid_distribution_name
-from lockstep.settings import check_env_name
+from lockstep.core.errors import LockstepError
+from lockstep.core.names import is_valid_distribution_name
+from lockstep.core.settings import check_env_name
 
 PYPROJECT = "pyproject.toml"
 ENVIRONMENT = "environment.yml"

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lockstep.errors import LockstepError
-from lockstep.fsutil import read_text
+from lockstep.core.errors import LockstepError
+from lockstep.core.fsutil import read_text
 
 _SPEC_RE = re.compile(
     r"""^\s*
@@ -99,7 +99,7 @@ def _yaml_error_line(exc: Exception) -> str:
 
 def load_yaml(path: Path) -> Any:
     """Parse a YAML file; errors name the file and the line."""
-    import yaml  # imported here so that `python -m lockstep.pypi` stays stdlib-only
+    import yaml  # imported here so that `python -m lockstep.core.pypi` stays stdlib-only
 
     try:
         text = read_text(Path(path))

@@ -8,16 +8,22 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from lockstep import gpu
 
+# tests/conftest.py skips every gpu test, with its reason, where torch sees no CUDA device.
 pytestmark = pytest.mark.gpu
 
-torch = pytest.importorskip("torch", reason="torch is not installed")
-if not torch.cuda.is_available():
-    pytest.skip("no CUDA device visible to torch", allow_module_level=True)
+
+@pytest.fixture(scope="module")
+def torch() -> ModuleType:
+    import torch
+
+    return torch
+
 
 SRC = Path(gpu.__file__).resolve().parents[1]
 # The budget for the whole check, CUDA start-up included.
@@ -38,7 +44,9 @@ def full_run() -> tuple[subprocess.CompletedProcess[str], float]:
     return done, time.perf_counter() - started
 
 
-def test_full_check_passes(full_run: tuple[subprocess.CompletedProcess[str], float]) -> None:
+def test_full_check_passes(
+    full_run: tuple[subprocess.CompletedProcess[str], float], torch: ModuleType
+) -> None:
     done, _ = full_run
     document = json.loads(done.stdout)
     assert done.returncode == gpu.EXIT_OK, document["problems"]
@@ -60,7 +68,7 @@ def test_full_check_fits_the_time_budget(
     assert wall_s < BUDGET_S, f"took {wall_s:.1f} s, budget {BUDGET_S} s"
 
 
-def test_fp32_check_ignores_a_callers_tf32_setting() -> None:
+def test_fp32_check_ignores_a_callers_tf32_setting(torch: ModuleType) -> None:
     # The check switches TF32 off itself, so a caller who enabled it cannot make it flaky.
     saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
@@ -74,7 +82,7 @@ def test_fp32_check_ignores_a_callers_tf32_setting() -> None:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
-def test_bf16_check_where_supported() -> None:
+def test_bf16_check_where_supported(torch: ModuleType) -> None:
     if not torch.cuda.is_bf16_supported():
         pytest.skip("device 0 has no bfloat16 support")
     for op in ("matmul", "conv2d"):

@@ -221,7 +221,7 @@ def copy_starter(dest: Path) -> None:
         shutil.copy2(REPO / name, dest / name)
     for name in STARTER_DIRS:
         shutil.copytree(REPO / name, dest / name)
-    package_data = (REPO / "src").glob("*/data/*")
+    package_data = (REPO / "src").glob("**/data/*")
     for source in [*(REPO / "src").rglob("*.py"), *package_data]:
         target = dest / source.relative_to(REPO)
         target.parent.mkdir(parents=True, exist_ok=True)

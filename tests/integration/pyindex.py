@@ -159,7 +159,7 @@ def add_wheels(root: Path, wheels: Iterable[Wheel]) -> Path:
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib name)
+    def log_message(self, format: str, *args: object) -> None:  # the stdlib names it format
         pass  # keep pytest output free of access logs
 
 

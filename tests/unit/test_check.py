@@ -7,20 +7,37 @@ import re
 from pathlib import Path
 
 import pytest
-from lockstep_project import PYPI, VIRTUAL_PACKAGES, Project
+from tests.testdata import PYPI, VIRTUAL_PACKAGES, Project
 
 from lockstep import check
+from lockstep.core.settings import Settings
 from lockstep.findings import error, to_json, to_table
-from lockstep.settings import Settings
 
 
 def codes(root: Path) -> list[str]:
-    return sorted(f.code for f in check.check(root, Settings()))
+    return sorted(f.code for f in check.run_checks(root, Settings()))
 
 
 def test_clean_project_has_no_findings(tmp_path: Path) -> None:
     Project().write(tmp_path)
-    assert check.check(tmp_path, Settings()) == []
+    assert check.run_checks(tmp_path, Settings()) == []
+
+
+def test_environment_yml_name_differs_from_env_name(tmp_path: Path) -> None:
+    Project().write(tmp_path)
+    env = tmp_path / "environment.yml"
+    env.write_text(env.read_text().replace("name: lockstep\n", "name: other\n"), encoding="utf-8")
+    found = check.run_checks(tmp_path, Settings())
+    assert [(f.code, f.severity) for f in found] == [("env-name-mismatch", "warning")]
+    assert "name: lockstep" in found[0].fix
+    assert check.run_checks(tmp_path, Settings(env_name="other")) == []
+
+
+def test_environment_yml_without_a_name_is_fine(tmp_path: Path) -> None:
+    Project().write(tmp_path)
+    env = tmp_path / "environment.yml"
+    env.write_text(env.read_text().replace("name: lockstep\n", ""), encoding="utf-8")
+    assert check.run_checks(tmp_path, Settings()) == []
 
 
 # --------------------------------------------------------------------------- conda lock
@@ -48,7 +65,7 @@ def test_conda_lock_stale_after_environment_yml_changed(tmp_path: Path) -> None:
     Project().write(tmp_path)
     env = tmp_path / "environment.yml"
     env.write_text(env.read_text().replace("  - pyyaml\n", "  - pyyaml>=6\n"), encoding="utf-8")
-    found = check.check(tmp_path, Settings())
+    found = check.run_checks(tmp_path, Settings())
     assert [f.code for f in found] == ["conda-lock-stale"]
     assert "invoke lock" in found[0].fix
 
@@ -88,7 +105,7 @@ def test_poetry_lock_stale_after_pyproject_changed(tmp_path: Path) -> None:
 
 def test_poetry_locks_another_version_of_a_conda_package(tmp_path: Path) -> None:
     Project(poetry_version_override={"invoke": "2.2.0"}).write(tmp_path)
-    found = check.check(tmp_path, Settings())
+    found = check.run_checks(tmp_path, Settings())
     assert [f.code for f in found] == ["version-conflict"]
     assert "invoke" in found[0].what and "2.2.0" in found[0].what and "3.0.1" in found[0].what
 
@@ -96,7 +113,7 @@ def test_poetry_locks_another_version_of_a_conda_package(tmp_path: Path) -> None
 def test_poetry_would_install_a_cuda_wheel_beside_conda(tmp_path: Path) -> None:
     pypi = {**PYPI, "bitsandbytes": ("0.46.0", "main", {"nvidia-cublas-cu12": ">=12"})}
     Project(pypi=pypi, roots=["rich>=14", "bitsandbytes>=0.46"]).write(tmp_path)
-    found = check.check(tmp_path, Settings())
+    found = check.run_checks(tmp_path, Settings())
     assert [f.code for f in found] == ["duplicate-wheel"]
     assert found[0].what.startswith("nvidia-cublas-cu12")
 
@@ -109,7 +126,7 @@ def test_poetry_would_install_triton_beside_conda_pytorch(tmp_path: Path) -> Non
 
 def test_pins_out_of_line_with_the_conda_lock(tmp_path: Path) -> None:
     Project(pins_override={"invoke": None}).write(tmp_path)
-    found = check.check(tmp_path, Settings())
+    found = check.run_checks(tmp_path, Settings())
     assert [f.code for f in found] == ["pin-mismatch"]
     assert "lacks invoke 3.0.1" in found[0].what and found[0].fix == "run `invoke pin`"
 
@@ -136,7 +153,7 @@ def test_defaults_channel(tmp_path: Path) -> None:
 
 def test_no_nodefaults_is_a_warning(tmp_path: Path) -> None:
     Project(channels=["conda-forge"]).write(tmp_path)
-    found = check.check(tmp_path, Settings())
+    found = check.run_checks(tmp_path, Settings())
     assert [(f.code, f.severity) for f in found] == [("no-nodefaults", "warning")]
 
 
@@ -148,7 +165,7 @@ def test_cuda_packages_without_cuda_version(tmp_path: Path) -> None:
 
 def test_cuda_virtual_package_older_than_cuda_version(tmp_path: Path) -> None:
     Project(virtual_packages={**VIRTUAL_PACKAGES, "__cuda": "12.4"}).write(tmp_path)
-    found = check.check(tmp_path, Settings())
+    found = check.run_checks(tmp_path, Settings())
     assert [f.code for f in found] == ["cuda-too-old"]
     assert found[0].file == "virtual-packages.yml" and '"12.9"' in found[0].fix
 

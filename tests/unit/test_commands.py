@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lockstep import commands
-from lockstep.frontend import Frontend
+from lockstep.core import commands
+from lockstep.core.frontend import Frontend
 
 CONDA = Frontend("conda", "/opt/conda/bin/conda")
 MAMBA = Frontend("mamba", "/opt/conda/bin/mamba")
@@ -109,7 +109,7 @@ def test_engine_reproduce_plain() -> None:
         "/py",
         "-s",
         "-m",
-        "lockstep.engine",
+        "lockstep.core.engine",
         "reproduce",
         "--project-dir",
         "/w/p",
@@ -169,7 +169,7 @@ def test_engine_create_and_recover() -> None:
         "/py",
         "-s",
         "-m",
-        "lockstep.engine",
+        "lockstep.core.engine",
         "create",
         "--project-dir",
         "/w/p",

@@ -86,7 +86,7 @@ def test_env_layers_come_before_the_source(final: list[Instruction]) -> None:
     lock_copy = _index(final, "COPY", r"--from=lock\b.*env\.lock")
     conda_install = _index(final, "RUN", r"micromamba install .*--file /tmp/env\.lock")
     poetry_copy = _index(final, "COPY", r"pyproject\.toml poetry\.lock")
-    pypi_install = _index(final, "RUN", r"-m lockstep\.pypi install .*--no-root")
+    pypi_install = _index(final, "RUN", r"-m lockstep\.core\.pypi install .*--no-root")
     source_copy = _index(final, "COPY", r"(^|\s)\. \.$")
     project_install = _index(final, "RUN", r"pip install .*-e \.$")
     assert lock_copy < conda_install < poetry_copy < pypi_install < source_copy < project_install
@@ -96,10 +96,11 @@ def test_the_lock_stage_copies_only_the_lock_and_the_rewrite() -> None:
     lock_stage = stages(parse(DOCKERFILE.read_text(encoding="utf-8")))[0]
     copies = [i.args for i in lock_stage if i.keyword == "COPY"]
     assert copies == [
-        "src/lockstep/__init__.py src/lockstep/mirrors.py src/lockstep/",
+        "src/lockstep/__init__.py src/lockstep/",
+        "src/lockstep/core/ src/lockstep/core/",
         "${CONDA_LOCK} conda.lock",
     ]
-    _index(lock_stage, "RUN", r"-m lockstep\.mirrors rewrite conda\.lock --output env\.lock")
+    _index(lock_stage, "RUN", r"-m lockstep\.core\.mirrors rewrite conda\.lock --output env\.lock")
 
 
 def test_nothing_solves() -> None:
@@ -133,27 +134,43 @@ def test_dockerignore_keeps_local_state_out() -> None:
         assert needed not in ignored
 
 
-def _copied_modules(stage: list[Instruction], destination: str) -> list[str]:
-    copy = next(i for i in stage if i.keyword == "COPY" and i.args.endswith(destination))
-    return [w for w in copy.args.split()[:-1] if w.startswith("src/lockstep/")]
+def _copied_sources(stage: list[Instruction], destination: str) -> list[tuple[str, str]]:
+    """(source, path under ``destination``) of each COPY of src/lockstep into ``destination``."""
+    found = []
+    for instruction in stage:
+        words = [w for w in instruction.args.split() if not w.startswith("--")]
+        if instruction.keyword != "COPY" or not words[-1].startswith(destination):
+            continue
+        found += [(w, words[-1][len(destination) :]) for w in words[:-1] if w.startswith("src/")]
+    return found
 
 
 @pytest.mark.parametrize(
     ("stage_index", "destination", "module"),
-    [(0, "src/lockstep/", "lockstep.mirrors"), (-1, "/tmp/installer/lockstep/", "lockstep.pypi")],
+    [
+        (0, "src/lockstep/", "lockstep.core.mirrors"),
+        (-1, "/tmp/installer/lockstep/", "lockstep.core.pypi"),
+    ],
     ids=["mirror-rewrite", "installer"],
 )
 def test_the_modules_an_image_copies_import_alone(
     tmp_path: Path, stage_index: int, destination: str, module: str
 ) -> None:
     """What the Dockerfile copies is all the module needs: standard library and those files."""
+    import shutil
     import subprocess
     import sys
 
     stage = stages(parse(DOCKERFILE.read_text(encoding="utf-8")))[stage_index]
-    (tmp_path / "lockstep").mkdir()
-    for name in _copied_modules(stage, destination):
-        (tmp_path / "lockstep" / Path(name).name).write_bytes((ROOT / name).read_bytes())
+    copied = _copied_sources(stage, destination)
+    assert ("src/lockstep/core/", "core/") in copied, "lockstep.core is copied whole"
+    for source, target in copied:
+        into = tmp_path / "lockstep" / target
+        if source.endswith("/"):
+            shutil.copytree(ROOT / source, into, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            into.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(ROOT / source, into / Path(source).name)
     code = f"import sys; sys.path[:0] = [{str(tmp_path)!r}]; import {module}"
     done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

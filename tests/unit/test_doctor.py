@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 import tasks
-from invoke import Context, Exit
-from lockstep_project import CONDA, PYPI, Project, md5
+from invoke import Exit
+from tests.testdata import CONDA, PYPI, Project, context_at, md5
 
 from lockstep import doctor
-from lockstep.explicit import read_explicit
+from lockstep.core.explicit import read_explicit
 
 SITE = "lib/python3.11/site-packages"
 # conda package -> the Python distribution it installs.
@@ -64,7 +64,7 @@ def write_record(
 
 
 def build_env(prefix: Path) -> Path:
-    """The env `invoke reproduce` makes from lockstep_project.Project's locks."""
+    """The env `invoke reproduce` makes from testdata.Project's locks."""
     (prefix / "conda-meta").mkdir(parents=True)
     (prefix / "bin").mkdir()
     (prefix / "bin" / "python").write_text("")
@@ -102,7 +102,7 @@ def examine(project: Path, env: Path) -> doctor.DoctorReport:
     lock = read_explicit(project / "conda-linux-64.lock")
     poetry_lock = tomllib.loads((project / "poetry.lock").read_text())
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
-    return doctor.doctor(
+    return doctor.examine(
         env,
         lock,
         "poetry.lock",
@@ -239,13 +239,11 @@ def test_user_site_command_is_an_argument_list(env: Path) -> None:
 
 
 def test_doctor_task_exits_1_and_prints_json(project: Path, env: Path, monkeypatch, capsys) -> None:
-    monkeypatch.setattr(tasks, "ROOT", project)
-    monkeypatch.setattr(tasks, "PYPROJECT", project / "pyproject.toml")
     monkeypatch.setattr(tasks, "_machine_platform", lambda: "linux-64")
     monkeypatch.setattr(doctor, "run_python", fake_python)
     write_dist(env, "requests", "2.32.4", "pip")
     with pytest.raises(Exit) as exit_info:
-        tasks.doctor(Context(), prefix=str(env), json=True)
+        tasks.doctor(context_at(project), prefix=str(env), json=True)
     assert exit_info.value.code == 1
     document = json.loads(capsys.readouterr().out)
     assert [f["code"] for f in document["findings"]] == ["pypi-extra"]
@@ -257,34 +255,30 @@ def test_doctor_task_exits_1_and_prints_json(project: Path, env: Path, monkeypat
 def test_doctor_task_reports_the_file_check_and_can_skip_it(
     project: Path, env: Path, monkeypatch, capsys
 ) -> None:
-    monkeypatch.setattr(tasks, "ROOT", project)
-    monkeypatch.setattr(tasks, "PYPROJECT", project / "pyproject.toml")
     monkeypatch.setattr(tasks, "_machine_platform", lambda: "linux-64")
     monkeypatch.setattr(doctor, "run_python", fake_python)
     (env / "lib" / "libz.so.1").unlink()
     with pytest.raises(Exit):
-        tasks.doctor(Context(), prefix=str(env), json=True)
+        tasks.doctor(context_at(project), prefix=str(env), json=True)
     document = json.loads(capsys.readouterr().out)
     assert [f["code"] for f in document["findings"]] == ["conda-file-missing"]
     check = document["file_check"]
     files = sum(len(CONDA_LIBS.get(n, [])) for n in CONDA) + 1 + 2 * len(CONDA_DISTS)
     assert (check["files"], check["hashed"], check["bytes_hashed"]) == (files, 0, 0)
     assert check["seconds"] >= 0
-    tasks.doctor(Context(), prefix=str(env), json=True, no_file_check=True)
+    tasks.doctor(context_at(project), prefix=str(env), json=True, no_file_check=True)
     document = json.loads(capsys.readouterr().out)
     assert document["findings"] == [] and "file_check" not in document
 
 
 def test_check_task_clean_exits_0(project: Path, monkeypatch, capsys) -> None:
-    monkeypatch.setattr(tasks, "ROOT", project)
-    tasks.check(Context())
+    tasks.check(context_at(project))
     assert capsys.readouterr().out.strip() == "check: clean, nothing found"
 
 
 def test_check_task_with_findings_exits_1(project: Path, monkeypatch, capsys) -> None:
-    monkeypatch.setattr(tasks, "ROOT", project)
     (project / "poetry.lock").unlink()
     with pytest.raises(Exit) as exit_info:
-        tasks.check(Context(), json=True)
+        tasks.check(context_at(project), json=True)
     assert exit_info.value.code == 1
     assert json.loads(capsys.readouterr().out)["findings"][0]["code"] == "poetry-lock-missing"

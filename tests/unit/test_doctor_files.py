@@ -16,12 +16,8 @@ from pathlib import Path
 import pytest
 from tests.unit.fsfaults import run_unprivileged, unprivileged_folder
 
-from lockstep.doctor import (
-    CondaRecord,
-    InstalledFile,
-    installed_file_findings,
-    read_conda_meta,
-)
+from lockstep.core.condameta import CondaRecord, InstalledFile, read_conda_meta
+from lockstep.doctor import installed_file_findings
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "doctor-real-env"
 SITE = "lib/python3.13t/site-packages"
@@ -215,8 +211,9 @@ def test_a_file_doctor_may_not_read_is_one_line() -> None:
         (prefix / "share" / "x.txt").chmod(0o000)
         code = (
             "import json; from pathlib import Path\n"
-            "from lockstep.doctor import installed_file_findings, read_conda_meta\n"
-            "from lockstep.errors import LockstepError\n"
+            "from lockstep.core.condameta import read_conda_meta\n"
+            "from lockstep.doctor import installed_file_findings\n"
+            "from lockstep.core.errors import LockstepError\n"
             "p = Path('env')\n"
             "try: installed_file_findings(read_conda_meta(p), p)\n"
             "except LockstepError as e: print(json.dumps(str(e)))\n"

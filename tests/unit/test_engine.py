@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from tests.lockfiles import explicit_lock_text
+from tests.testdata import explicit_lock_text
 from tests.unit.fakeconda import write_fake
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,7 +75,7 @@ class Setup:
             sys.executable,
             "-s",
             "-m",
-            "lockstep.engine",
+            "lockstep.core.engine",
             action,
             "--project-dir",
             str(self.project),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lockstep.envvars import main, merged_state, set_env_vars
+from lockstep.core.envvars import main, merged_state, set_env_vars
 
 
 def test_merged_state_keeps_other_keys() -> None:

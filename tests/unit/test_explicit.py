@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.conftest import generated_lock_text, realistic_packages
+from tests.testdata import generated_lock_text, realistic_packages
 
-from lockstep.errors import LockstepError
-from lockstep.explicit import parse_explicit, parse_url, read_explicit
+from lockstep.core.errors import LockstepError
+from lockstep.core.explicit import parse_explicit, parse_url, read_explicit
 
 
 def test_big_lock_parses_every_package(big_lock_text: str) -> None:

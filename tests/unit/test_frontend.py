@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lockstep.errors import LockstepError
-from lockstep.frontend import Frontend, find_frontend, frontend_for_lock, parse_version
+from lockstep.core.errors import LockstepError
+from lockstep.core.frontend import Frontend, find_frontend, frontend_for_lock, parse_version
 
 
 def _which(available: dict[str, str]):

@@ -19,10 +19,10 @@ from tests.unit.fsfaults import (
     unprivileged_folder,
 )
 
-from lockstep import fsutil
-from lockstep.envvars import set_env_vars
-from lockstep.errors import LockstepError
-from lockstep.fsutil import (
+from lockstep.core import fsutil
+from lockstep.core.envvars import set_env_vars
+from lockstep.core.errors import LockstepError
+from lockstep.core.fsutil import (
     atomic_write_text,
     describe_os_error,
     read_text,
@@ -139,7 +139,7 @@ def test_an_interrupt_between_renames_puts_back_every_original(
 _UNPRIVILEGED_WRITE = """
 import json, sys
 from pathlib import Path
-from lockstep.fsutil import describe_os_error, write_files_atomically
+from lockstep.core.fsutil import describe_os_error, write_files_atomically
 files = {Path(p): t for p, t in json.loads(sys.argv[1] if len(sys.argv) > 1 else %r).items()}
 try:
     write_files_atomically(files)
@@ -295,7 +295,7 @@ def test_envvars_and_fsutil_need_only_the_standard_library(tmp_path: Path) -> No
 
     src = Path(__file__).resolve().parents[2] / "src"
     (tmp_path / "conda-meta").mkdir()
-    code = f"import sys; sys.path.insert(0, {str(src)!r}); from lockstep.envvars import main; "
+    code = f"import sys; sys.path.insert(0, {str(src)!r}); from lockstep.core.envvars import main; "
     code += f"main(['--prefix', {str(tmp_path)!r}, 'PYTHONNOUSERSITE=1'])"
     # -S: no site-packages, so any import beyond the standard library fails here.
     done = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True)
@@ -306,7 +306,7 @@ def test_envvars_and_fsutil_need_only_the_standard_library(tmp_path: Path) -> No
 
 
 def test_envvars_says_in_one_line_what_is_wrong(tmp_path: Path, capsys) -> None:
-    from lockstep.envvars import main
+    from lockstep.core.envvars import main
 
     state = tmp_path / "conda-meta" / "state"
     state.parent.mkdir()

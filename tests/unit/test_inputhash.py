@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lockstep import inputhash
-from lockstep.errors import LockstepError
+from lockstep.core.errors import LockstepError
 
 conda_common = pytest.importorskip("conda_lock.src_parser.conda_common")
 

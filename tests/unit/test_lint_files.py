@@ -106,6 +106,17 @@ def test_lint_job_runs_make_lint_and_requires_the_linters() -> None:
     assert "tests/unit/test_lint_files.py" in makefile
 
 
+def test_ci_run_and_the_workflow_run_the_same_make_targets() -> None:
+    """One CI entry point: .ci/run runs what the workflow's jobs run, the README's test command
+    last."""
+    workflow = _load(ROOT / ".github" / "workflows" / "tests.yml")
+    jobs = [s["run"] for job in workflow["jobs"] for s in _steps(workflow, job) if "run" in s]
+    script = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    makes = [line.strip() for line in script if line.strip().startswith("make ")]
+    assert {r for r in jobs if r.startswith("make ")} == set(makes) - {"make .venv/.installed"}
+    assert makes[-1] == "make test"
+
+
 def test_caches_hold_only_the_pip_wheel_cache() -> None:
     for path in WORKFLOWS:
         for job in _load(path)["jobs"].values():
@@ -141,9 +152,10 @@ def test_lock_refresh_locks_then_pins_then_opens_a_pull_request() -> None:
 def test_pre_commit_runs_ruff_and_invoke_check_from_the_locked_venv() -> None:
     config = _load(PRE_COMMIT)
     hooks = {h["id"]: h for repo in config["repos"] for h in repo["hooks"]}
-    assert set(hooks) == {"ruff-check", "ruff-format", "invoke-check"}
+    assert set(hooks) == {"ruff-check", "ruff-format", "mypy", "invoke-check"}
     assert hooks["ruff-check"]["entry"].startswith(".venv/bin/ruff check")
-    assert hooks["ruff-format"]["entry"].startswith(".venv/bin/ruff format")
+    assert hooks["ruff-format"]["entry"].startswith(".venv/bin/ruff format --check")
+    assert hooks["mypy"]["entry"] == ".venv/bin/mypy"
     assert hooks["invoke-check"]["entry"] == ".venv/bin/invoke check"
     assert hooks["invoke-check"]["pass_filenames"] is False
     for hook in hooks.values():

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import generated_lock_text
+from tests.testdata import generated_lock_text
 
-from lockstep.lockdiff import lock_changes, main
-from lockstep.report import Change
+from lockstep.lockdiff import Change, lock_changes, main
 
 
 def _poetry_lock(packages: dict[str, str]) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lockstep.settings import load_settings
+from lockstep.core.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 LIFECYCLE = ["env-create", "lock", "poetry-init", "pin", "reproduce", "update", "verify-gpu"]

@@ -10,7 +10,13 @@ from packaging.markers import Marker
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version as PackagingVersion
 
-from lockstep.markers import MarkerError, Version, evaluate, target_environment, version_matches
+from lockstep.core.markers import (
+    MarkerError,
+    Version,
+    evaluate,
+    target_environment,
+    version_matches,
+)
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "poetry"
 

@@ -1,4 +1,4 @@
-"""The mirror rewrite of explicit locks (src/lockstep/mirrors.py) and its use in reproduce.sh."""
+"""The mirror rewrite of explicit locks (src/lockstep/core/mirrors.py), used by reproduce.sh."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lockstep.mirrors import (
+from lockstep.core.mirrors import (
     CHANNEL_MIRRORS_VAR,
     MIRROR_VAR,
     MirrorConfig,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lockstep.names import conda_to_pypi, normalize, requirement_name
+from lockstep.core.names import conda_to_pypi, normalize, requirement_name
 
 
 @pytest.mark.parametrize(

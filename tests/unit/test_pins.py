@@ -7,8 +7,10 @@ from pathlib import Path
 
 import tomlkit
 
-from lockstep.explicit import parse_explicit
-from lockstep.pins import apply_pins, current_pins, desired_pins, ensure_poetry_project, text_diff
+from lockstep.core.explicit import parse_explicit
+from lockstep.core.fsutil import text_diff
+from lockstep.pins import apply_pins, current_pins, desired_pins
+from lockstep.poetryproject import ensure_poetry_project
 from lockstep.spec import load_env_spec
 
 ROOT = Path(__file__).resolve().parents[2]

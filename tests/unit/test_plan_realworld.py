@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from packaging.markers import Marker
 
-from lockstep.markers import target_environment, version_matches
-from lockstep.names import normalize
-from lockstep.pypi import (
+from lockstep.core.markers import target_environment, version_matches
+from lockstep.core.names import normalize
+from lockstep.core.pypi import (
     PlanError,
     default_groups,
     locked_versions,
@@ -272,11 +272,11 @@ def test_check_finds_no_poetry_plan_error_where_poetry_calls_the_lock_fresh(
 ) -> None:
     """check used to report `poetry-plan` ("textual is a dependency but not in poetry.lock")
     on these locks, which `poetry check --lock` calls fresh (check.txt)."""
-    from tests.lockfiles import generated_lock_text
+    from tests.testdata import generated_lock_text
 
     from lockstep import check
-    from lockstep.explicit import parse_explicit
-    from lockstep.settings import Settings
+    from lockstep.core.explicit import parse_explicit
+    from lockstep.core.settings import Settings
 
     assert (CORPUS / name / "check.txt").read_text().endswith("exit status 0\n")
     pyproject, data = _inputs(name)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lockstep import poetryhash
+from lockstep.core import poetryhash
 
 locker_module = pytest.importorskip("poetry.packages.locker")
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lockstep.markers import target_environment
-from lockstep.pypi import (
+from lockstep.core.markers import target_environment
+from lockstep.core.pypi import (
     LockedPackage,
     PlanError,
     conda_provided_distributions,
@@ -20,7 +20,7 @@ from lockstep.pypi import (
     root_install_command,
     root_requirements,
 )
-from lockstep.pypi import main as pypi_main
+from lockstep.core.pypi import main as pypi_main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -286,7 +286,7 @@ def test_cli_reports_a_broken_lock_in_one_line(
 
 
 def test_default_groups_are_poetrys_defaults() -> None:
-    from lockstep.pypi import default_groups
+    from lockstep.core.pypi import default_groups
 
     pyproject = {
         "tool": {
@@ -318,7 +318,7 @@ def test_cli_plans_before_the_env_exists(capsys: pytest.CaptureFixture) -> None:
 
 
 def test_env_python_version_of_a_plain_venv_asks_its_interpreter(tmp_path: Path) -> None:
-    from lockstep.pypi import env_python_version
+    from lockstep.core.pypi import env_python_version
 
     with pytest.raises(PlanError, match="no python in this env; pass --python-version"):
         env_python_version(tmp_path)
@@ -337,7 +337,15 @@ def test_cli_runs_on_the_standard_library_alone() -> None:
     import sys
 
     corpus = ROOT / "tests" / "data" / "poetry" / "lerobot-2025-02"
-    command = [sys.executable, "-S", "-m", "lockstep.pypi", "plan", "--python-version", "3.12.7"]
+    command = [
+        sys.executable,
+        "-S",
+        "-m",
+        "lockstep.core.pypi",
+        "plan",
+        "--python-version",
+        "3.12.7",
+    ]
     command += ["--poetry-lock", str(corpus / "poetry.lock")]
     command += ["--pyproject", str(corpus / "pyproject.toml")]
     done = subprocess.run(

@@ -17,12 +17,12 @@ import pytest
 import yaml
 
 from lockstep import check, inputhash
-from lockstep.explicit import parse_explicit, read_explicit
-from lockstep.mirrors import MirrorConfig, rewrite_lock, unmatched_channels
-from lockstep.names import conda_to_pypi, pypi_names
+from lockstep.core.explicit import parse_explicit, read_explicit
+from lockstep.core.mirrors import MirrorConfig, rewrite_lock, unmatched_channels
+from lockstep.core.names import conda_to_pypi, pypi_names
+from lockstep.core.pypi import parse_poetry_lock, read_poetry_lock
+from lockstep.core.settings import Settings
 from lockstep.pins import desired_pins
-from lockstep.pypi import parse_poetry_lock, read_poetry_lock
-from lockstep.settings import Settings
 from lockstep.spec import load_env_spec, parse_matchspec
 
 CORPUS = Path(__file__).parents[1] / "data" / "conda"
@@ -151,7 +151,7 @@ def test_pip_lines_of_a_real_lock() -> None:
         ("fonttools", "4.39.4"),
         ("kiwisolver", "1.4.4"),
     ]
-    found = check.check(project("Healthy-AI__dalupi"), SETTINGS)
+    found = check.run_checks(project("Healthy-AI__dalupi"), SETTINGS)
     [pip_lines] = [f for f in found if f.code == "pip-lines"]
     assert "9 `# pip` line(s)" in pip_lines.what and "\n" not in pip_lines.what
 
@@ -167,7 +167,7 @@ def test_input_hash_agrees_with_conda_lock_4(name: str) -> None:
     assert inputhash.input_hash(env, vp, "linux-64") == answer["conda_lock_hash"]
     accepted = inputhash.accepted_hashes(env, vp, "linux-64")
     assert (answer["lock_header"] in accepted) == answer["conda_lock_accepts_header"]
-    stale = "conda-lock-stale" in {f.code for f in check.check(root, SETTINGS)}
+    stale = "conda-lock-stale" in {f.code for f in check.run_checks(root, SETTINGS)}
     assert stale == (not answer["conda_lock_accepts_header"])
 
 
@@ -180,7 +180,9 @@ def test_a_conda_lock_3_lock_is_fresh() -> None:
 def test_a_bad_virtual_packages_file_is_named(tmp_path: Path) -> None:
     shutil.copytree(project("Alek96__ultrasound_fetal_images-02207e15"), tmp_path / "p")
     (tmp_path / "p" / "virtual-packages.yml").write_text("subdirs: [linux-64]\n")
-    found = [f for f in check.check(tmp_path / "p", SETTINGS) if f.code == "conda-lock-unverified"]
+    found = [
+        f for f in check.run_checks(tmp_path / "p", SETTINGS) if f.code == "conda-lock-unverified"
+    ]
     assert [f.file for f in found] == ["virtual-packages.yml"]
 
 
@@ -207,7 +209,7 @@ def test_every_real_environment_file_loads(env: Path) -> None:
 def test_bracket_spec_is_read_and_checked() -> None:
     root = project("METHODS-Group__DRDMannTurb")
     assert load_env_spec(root / "environment.yml").get("ruff").version == ">=0.4.8"
-    found = check.check(root, Settings(platforms=()))
+    found = check.run_checks(root, Settings(platforms=()))
     assert "unreadable" not in {f.code for f in found if f.file == "environment.yml"}
     assert "defaults-channel" in {f.code for f in found}  # the spec checks ran
 
@@ -217,7 +219,7 @@ def test_bracket_spec_is_read_and_checked() -> None:
 
 def cross_codes(root: Path) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
-    for f in check.check(root, SETTINGS):
+    for f in check.run_checks(root, SETTINGS):
         if f.code in {"version-conflict", "duplicate-wheel"}:
             found.setdefault(f.code, []).append(f.what.split(":")[0].split(" ")[0])
     return found

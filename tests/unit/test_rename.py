@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 import tasks
 from invoke import Context, Exit, MockContext
+from tests.testdata import context_at
 
-from lockstep.errors import LockstepError
+from lockstep.core.errors import LockstepError
+from lockstep.core.settings import load_settings
 from lockstep.rename import (
     RENAMED_FILES,
     STARTER_DESCRIPTION,
@@ -22,7 +24,6 @@ from lockstep.rename import (
     rename_makefile,
     rename_readme,
 )
-from lockstep.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 # Files the tasks read besides the renamed ones, so load_settings works on the copy.
@@ -58,10 +59,9 @@ def _expected(original: dict[str, str], name: str, env_name: str, description: s
 
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of the repository's files that rename touches, with tasks.ROOT pointing at it."""
+    """A copy of the repository's files that rename touches (the tasks' root: context_at)."""
     for name in (*RENAMED_FILES, *OTHER_FILES):
         shutil.copy(ROOT / name, tmp_path / name)
-    monkeypatch.setattr(tasks, "ROOT", tmp_path)
     return tmp_path
 
 
@@ -80,7 +80,7 @@ def test_the_starter_is_still_called_lockstep() -> None:
 
 def test_rename_task_rewrites_exactly_the_project_lines(repo: Path, capsys) -> None:
     original = _read(repo)
-    tasks.rename(MockContext(), name="my-project")
+    tasks.rename(MockContext(config=context_at(repo).config), name="my-project")
     description = "my-project: a machine learning project."
     assert _read(repo) == _expected(original, "my-project", "my-project", description)
     settings = load_settings(repo)
@@ -93,10 +93,20 @@ def test_rename_task_rewrites_exactly_the_project_lines(repo: Path, capsys) -> N
 
 
 def test_rename_task_is_idempotent(repo: Path, capsys) -> None:
-    tasks.rename(MockContext(), name="my-project", env_name="mp-env", description="Mine.")
+    tasks.rename(
+        MockContext(config=context_at(repo).config),
+        name="my-project",
+        env_name="mp-env",
+        description="Mine.",
+    )
     first = _read(repo)
     capsys.readouterr()
-    tasks.rename(MockContext(), name="my-project", env_name="mp-env", description="Mine.")
+    tasks.rename(
+        MockContext(config=context_at(repo).config),
+        name="my-project",
+        env_name="mp-env",
+        description="Mine.",
+    )
     assert _read(repo) == first
     assert (
         capsys.readouterr().out == "the project is already named 'my-project'; nothing to change\n"
@@ -105,13 +115,18 @@ def test_rename_task_is_idempotent(repo: Path, capsys) -> None:
 
 def test_rename_task_with_env_name_and_description(repo: Path) -> None:
     original = _read(repo)
-    tasks.rename(MockContext(), name="vision_lab", env_name="vlab", description="Vision lab.")
+    tasks.rename(
+        MockContext(config=context_at(repo).config),
+        name="vision_lab",
+        env_name="vlab",
+        description="Vision lab.",
+    )
     assert _read(repo) == _expected(original, "vision_lab", "vlab", "Vision lab.")
 
 
 def test_rename_dry_run_prints_the_diff_and_writes_nothing(repo: Path, capsys) -> None:
     original = _read(repo)
-    tasks.rename(MockContext(), name="my-project", dry_run=True)
+    tasks.rename(MockContext(config=context_at(repo).config), name="my-project", dry_run=True)
     assert _read(repo) == original
     out = capsys.readouterr().out
     for path in RENAMED_FILES:
@@ -136,14 +151,14 @@ def test_invoke_dry_writes_nothing(repo: Path) -> None:
 def test_rename_refuses_invalid_names_and_writes_nothing(repo: Path, name: str) -> None:
     original = _read(repo)
     with pytest.raises(Exit) as raised:
-        tasks.rename(MockContext(), name=name)
+        tasks.rename(MockContext(config=context_at(repo).config), name=name)
     assert str(raised.value.message).startswith("error: invalid ")
     assert _read(repo) == original
 
 
 def test_rename_refuses_an_invalid_env_name(repo: Path) -> None:
     with pytest.raises(Exit, match="invalid env name 'root'"):
-        tasks.rename(MockContext(), name="ok", env_name="root")
+        tasks.rename(MockContext(config=context_at(repo).config), name="ok", env_name="root")
 
 
 def test_rename_refuses_a_multiline_description() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lockstep.report import Change, diff_versions, format_report
+from lockstep.lockdiff import Change, diff_versions, format_report
 
 
 def test_diff_versions_added_removed_changed() -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from lockstep.errors import LockstepError
-from lockstep.settings import Settings, check_env_name, load_settings, settings_from_table
+from lockstep.core.errors import LockstepError
+from lockstep.core.settings import Settings, check_env_name, load_settings, settings_from_table
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lockstep.errors import LockstepError
+from lockstep.core.errors import LockstepError
 from lockstep.spec import MatchSpec, load_env_spec, parse_matchspec, python_constraint
 
 ROOT = Path(__file__).resolve().parents[2]

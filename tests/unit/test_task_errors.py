@@ -25,7 +25,7 @@ from tests.unit.fsfaults import (
 )
 from tests.unit.test_tasks import LOCK_TEXT, Shell, _write_lock
 
-from lockstep import fsutil
+from lockstep.core import fsutil
 
 # The project copy and the fake PATH of the task tests.
 project, on_path = test_tasks.project, test_tasks.on_path
@@ -53,7 +53,10 @@ def test_an_environment_yml_in_latin1_is_one_line(project: Path, on_path) -> Non
     path.write_bytes(path.read_bytes() + LATIN1)
     line = path.read_bytes().count(b"\n")
     before = snapshot(project)
-    for call in (lambda: tasks.lock(Shell()), lambda: tasks.poetry_init(Shell())):
+    for call in (
+        lambda: tasks.lock(Shell(root=project)),
+        lambda: tasks.poetry_init(Shell(root=project)),
+    ):
         assert _exit_line(call) == _not_utf8(path, line)
     assert snapshot(project) == before
 
@@ -66,14 +69,16 @@ def test_a_pyproject_in_latin1_stops_every_task_in_one_line(
     path.write_bytes(LATIN1 + path.read_bytes())
     before = snapshot(project)
     args = ("my-project",) if task == "rename" else ()
-    assert _exit_line(lambda: getattr(tasks, task)(Shell(), *args)) == _not_utf8(path, 1)
+    assert _exit_line(lambda: getattr(tasks, task)(Shell(root=project), *args)) == _not_utf8(
+        path, 1
+    )
     assert snapshot(project) == before
 
 
 def test_a_conda_lock_in_latin1_is_one_line(project: Path, on_path) -> None:
     path = project / "conda-linux-64.lock"
     path.write_bytes(LATIN1 + LOCK_TEXT.encode())
-    assert _exit_line(lambda: tasks.pin(Shell())) == _not_utf8(path, 1)
+    assert _exit_line(lambda: tasks.pin(Shell(root=project))) == _not_utf8(path, 1)
 
 
 def test_a_poetry_lock_in_latin1_is_one_line(project: Path, on_path, tmp_path_factory) -> None:
@@ -82,7 +87,9 @@ def test_a_poetry_lock_in_latin1_is_one_line(project: Path, on_path, tmp_path_fa
     path.write_bytes(LATIN1 + path.read_bytes())
     prefix = tmp_path_factory.mktemp("env")
     (prefix / "conda-meta").mkdir()
-    assert _exit_line(lambda: tasks.doctor(Shell(), prefix=str(prefix))) == _not_utf8(path, 1)
+    assert _exit_line(lambda: tasks.doctor(Shell(root=project), prefix=str(prefix))) == _not_utf8(
+        path, 1
+    )
 
 
 def test_the_invoke_command_prints_one_line_and_no_traceback(tmp_path: Path) -> None:
@@ -107,7 +114,7 @@ def test_the_invoke_command_prints_one_line_and_no_traceback(tmp_path: Path) -> 
 
 # ----------------------------------------------------------------------------- read-only project
 
-# Runs as the unprivileged user in a copy of the project: tasks.ROOT points at it.
+# Runs as the unprivileged user in a copy of the project, the shell's root.
 _TASK_AS_USER = """
 import json, sys
 from pathlib import Path
@@ -115,10 +122,11 @@ import tasks
 from invoke import Exit
 from tests.unit.test_tasks import LOCK_TEXT, Shell, _write_lock
 root = Path.cwd()
-tasks.ROOT, tasks.PYPROJECT = root, root / "pyproject.toml"
 tasks._machine_platform = lambda: "linux-64"
 tasks.shutil.which = lambda name: "/opt/miniforge/bin/conda" if name == "conda" else None
-shell = Shell({"conda-lock": _write_lock(LOCK_TEXT.replace("@EXPLICIT", "# new\\n@EXPLICIT"))})
+shell = Shell(
+    {"conda-lock": _write_lock(LOCK_TEXT.replace("@EXPLICIT", "# new\\n@EXPLICIT"))}, root=root
+)
 calls = {
     "rename": lambda: tasks.rename(shell, "my-project"),
     "poetry_init": lambda: tasks.poetry_init(shell),
@@ -172,8 +180,6 @@ def full_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[
     with tmpfs(tmp_path / "disk") as disk:
         for name in [*RENAMED, "virtual-packages.yml"]:
             shutil.copy(REPO / name, disk / name)
-        monkeypatch.setattr(tasks, "ROOT", disk)
-        monkeypatch.setattr(tasks, "PYPROJECT", disk / "pyproject.toml")
         monkeypatch.setattr(tasks, "_machine_platform", lambda: "linux-64")
         fill(disk)
         yield disk
@@ -182,7 +188,7 @@ def full_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[
 @pytest.mark.parametrize("task", ["rename", "lock"])
 def test_a_full_disk_is_one_line_and_changes_nothing(full_disk: Path, on_path, task: str) -> None:
     before = snapshot(full_disk)
-    shell = Shell({"conda-lock": _write_lock(LOCK_TEXT)})
+    shell = Shell({"conda-lock": _write_lock(LOCK_TEXT)}, root=full_disk)
     call = (
         (lambda: tasks.rename(shell, "my-project"))
         if task == "rename"
@@ -213,7 +219,7 @@ def test_rename_puts_every_file_back_when_a_later_rename_fails(
         return real_replace(src, dst)
 
     monkeypatch.setattr(fsutil.os, "replace", replace)
-    assert _exit_line(lambda: tasks.rename(Shell(), "my-project")) == (
+    assert _exit_line(lambda: tasks.rename(Shell(root=project), "my-project")) == (
         f"error: cannot write {project / 'Makefile'}: Input/output error; nothing was changed"
     )
     assert snapshot(project) == before
@@ -234,7 +240,7 @@ def test_pin_into_a_missing_folder_is_one_line(project: Path, on_path) -> None:
         return Result()
 
     target = project / "locks" / "poetry.lock"
-    assert _exit_line(lambda: tasks.pin(Shell({"poetry": poetry_lock}))) == (
+    assert _exit_line(lambda: tasks.pin(Shell({"poetry": poetry_lock}, root=project))) == (
         f"error: cannot write {target}: folder {target.parent} does not exist; create it or fix "
         "the path in [tool.lockstep] of pyproject.toml; nothing was changed"
     )
@@ -244,7 +250,7 @@ def test_pin_into_a_missing_folder_is_one_line(project: Path, on_path) -> None:
 def test_json_output_of_a_task_is_unchanged_by_the_wrapper(project: Path, on_path, capsys) -> None:
     """The one-line wrapper lets invoke's own Exit (findings -> exit 1) through untouched."""
     with pytest.raises(Exit) as info:
-        tasks.check(Shell(), json=True)
+        tasks.check(Shell(root=project), json=True)
     assert info.value.code == 1 and not info.value.message
     assert json.loads(capsys.readouterr().out)["tool"] == "check"
 
@@ -253,7 +259,7 @@ def test_lock_refuses_a_template_that_leaves_the_project(project: Path, on_path)
     pyproject = project / "pyproject.toml"
     text = pyproject.read_text().replace('"conda-{platform}.lock"', '"../x-{platform}.lock"', 1)
     pyproject.write_text(text)
-    shell = Shell({"conda-lock": _write_lock(LOCK_TEXT)})
+    shell = Shell({"conda-lock": _write_lock(LOCK_TEXT)}, root=project)
     assert _exit_line(lambda: tasks.lock(shell)) == (
         f"error: {pyproject}: lock-file-template '../x-{{platform}}.lock' gives "
         "'../x-linux-64.lock' for platform 'linux-64', which is not a file name in the project "

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import tasks
 from invoke import Context, Exit, Result
-from tests.conftest import generated_lock_text, realistic_packages
+from tests.testdata import context_at, generated_lock_text, realistic_packages
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT_FILES = ["pyproject.toml", "environment.yml", "virtual-packages.yml", "poetry.lock"]
@@ -23,8 +23,12 @@ BIN = "/opt/miniforge/bin"
 class Shell(Context):
     """A Context whose run records argument lists and answers from handlers."""
 
-    def __init__(self, handlers: dict[str, Callable[[list[str]], Result]] | None = None) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        handlers: dict[str, Callable[[list[str]], Result]] | None = None,
+        root: Path = ROOT,
+    ) -> None:
+        super().__init__(context_at(root).config)
         self.calls: list[list[str]] = []
         self.envs: list[dict] = []
         self.handlers = handlers or {}
@@ -44,8 +48,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the repository's spec files that the tasks work on."""
     for name in PROJECT_FILES:
         shutil.copy(ROOT / name, tmp_path / name)
-    monkeypatch.setattr(tasks, "ROOT", tmp_path)
-    monkeypatch.setattr(tasks, "PYPROJECT", tmp_path / "pyproject.toml")
     monkeypatch.setattr(tasks, "_machine_platform", lambda: "linux-64")
     return tmp_path
 
@@ -90,7 +92,7 @@ def _engine(action: str, project: Path, *options: str) -> list[str]:
         sys.executable,
         "-s",
         "-m",
-        "lockstep.engine",
+        "lockstep.core.engine",
         action,
         "--project-dir",
         str(project),
@@ -99,7 +101,7 @@ def _engine(action: str, project: Path, *options: str) -> list[str]:
 
 
 def test_env_create_goes_through_the_engine(project: Path, on_path) -> None:
-    shell = Shell()
+    shell = Shell(root=project)
     tasks.env_create(shell)
     assert shell.calls == [
         _engine(
@@ -149,12 +151,12 @@ def test_env_create_goes_through_the_engine(project: Path, on_path) -> None:
             "__cuda=12.9",
         )
     ]
-    assert shell.envs[0]["PYTHONPATH"] == str(tasks.ROOT / "src")
+    assert shell.envs[0]["PYTHONPATH"] == str(project / "src")
 
 
 def test_env_create_force_and_micromamba(project: Path, on_path) -> None:
     on_path("micromamba")
-    shell = Shell()
+    shell = Shell(root=project)
     tasks.env_create(shell, name="exp-1", force=True)
     command = shell.calls[0]
     assert command[7:11] == ["--name", "exp-1", "--frontend", f"{BIN}/micromamba"]
@@ -165,7 +167,7 @@ def test_env_create_force_and_micromamba(project: Path, on_path) -> None:
 
 
 def test_lock_writes_the_lock_from_conda_lock(project: Path, on_path) -> None:
-    shell = Shell({"conda-lock": _write_lock(LOCK_TEXT)})
+    shell = Shell({"conda-lock": _write_lock(LOCK_TEXT)}, root=project)
     tasks.lock(shell)
     argv = shell.calls[0]
     template = argv[argv.index("--filename-template") + 1]
@@ -192,7 +194,7 @@ def test_lock_writes_the_lock_from_conda_lock(project: Path, on_path) -> None:
 def test_failed_solve_writes_nothing(project: Path, on_path) -> None:
     (project / "conda-linux-64.lock").write_text(LOCK_TEXT)
     before = _snapshot(project)
-    shell = Shell({"conda-lock": lambda argv: Result(exited=1)})
+    shell = Shell({"conda-lock": lambda argv: Result(exited=1)}, root=project)
     with pytest.raises(
         Exit,
         match=r"conda-lock could not solve environment.yml \(its reason is above\); no lock file",
@@ -203,7 +205,7 @@ def test_failed_solve_writes_nothing(project: Path, on_path) -> None:
 
 def test_lock_prefers_conda_and_refuses_mamba_2_6(project: Path, on_path) -> None:
     on_path("mamba")
-    shell = Shell({f"{BIN}/mamba --version": lambda argv: Result("mamba 2.6.0\n")})
+    shell = Shell({f"{BIN}/mamba --version": lambda argv: Result("mamba 2.6.0\n")}, root=project)
     with pytest.raises(Exit, match="cannot solve with mamba 2.6.0"):
         tasks.lock(shell)
     assert [c[0] for c in shell.calls] == [f"{BIN}/mamba"]
@@ -215,7 +217,8 @@ def test_lock_with_old_mamba(project: Path, on_path) -> None:
         {
             f"{BIN}/mamba --version": lambda a: Result("2.5.0\n"),
             "conda-lock": _write_lock(LOCK_TEXT),
-        }
+        },
+        root=project,
     )
     tasks.lock(shell)
     assert shell.calls[1][shell.calls[1].index("--conda") + 1] == f"{BIN}/mamba"
@@ -227,7 +230,7 @@ def test_lock_refuses_a_pip_section(project: Path, on_path) -> None:
         env.read_text().replace("  - tomlkit\n", "  - tomlkit\n  - pip:\n    - requests\n")
     )
     before = _snapshot(project)
-    shell = Shell()
+    shell = Shell(root=project)
     with pytest.raises(Exit, match="a 'pip:' section cannot go into an explicit lock"):
         tasks.lock(shell)
     assert shell.calls == [] and _snapshot(project) == before
@@ -237,7 +240,7 @@ def test_malformed_environment_yml(project: Path, on_path) -> None:
     (project / "environment.yml").write_text("dependencies:\n  - python=3.11\n - x\n")
     before = _snapshot(project)
     with pytest.raises(Exit) as info:
-        tasks.lock(Shell())
+        tasks.lock(Shell(root=project))
     assert "environment.yml: invalid YAML at line 3" in str(info.value.message)
     assert _snapshot(project) == before
 
@@ -245,9 +248,9 @@ def test_malformed_environment_yml(project: Path, on_path) -> None:
 def test_no_frontend_on_path(project: Path, on_path) -> None:
     on_path()
     with pytest.raises(Exit, match="conda-lock needs conda"):
-        tasks.lock(Shell())
+        tasks.lock(Shell(root=project))
     with pytest.raises(Exit, match="no conda, mamba or micromamba on PATH"):
-        tasks.env_create(Shell())
+        tasks.env_create(Shell(root=project))
 
 
 # ----------------------------------------------------------------------------- pin
@@ -260,7 +263,7 @@ def _with_lock(project: Path) -> None:
 def test_pin_dry_run_shows_the_diff_and_writes_nothing(project: Path, on_path, capsys) -> None:
     _with_lock(project)
     before = _snapshot(project)
-    shell = Shell()
+    shell = Shell(root=project)
     tasks.pin(shell, dry_run=True)
     out = capsys.readouterr().out
     assert '+torch = "2.7.1"' in out and '+torchvision = "0.22.0"' in out
@@ -269,7 +272,7 @@ def test_pin_dry_run_shows_the_diff_and_writes_nothing(project: Path, on_path, c
 
 def test_pin_writes_pins_and_relocks_in_a_scratch_copy(project: Path, on_path) -> None:
     _with_lock(project)
-    shell = Shell()
+    shell = Shell(root=project)
     tasks.pin(shell)
     [argv] = shell.calls
     assert argv[:2] == ["poetry", "--directory"] and argv[3:] == ["lock"]
@@ -303,7 +306,7 @@ def test_pin_locks_again_when_poetry_brings_conda_packages(project: Path, on_pat
         shutil.copy(ROOT / "poetry.lock", Path(argv[2]) / "poetry.lock")
         return Result()
 
-    shell = Shell({"poetry": poetry_lock})
+    shell = Shell({"poetry": poetry_lock}, root=project)
     tasks.pin(shell)
     assert len(shell.calls) == 2
     pins = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["poetry"]["group"]
@@ -323,13 +326,13 @@ def test_pin_keeps_files_when_poetry_lock_fails(project: Path, on_path) -> None:
     with pytest.raises(
         Exit, match="`poetry lock` failed; pyproject.toml and poetry.lock were left"
     ):
-        tasks.pin(Shell({"poetry": lambda a: Result(exited=1)}))
+        tasks.pin(Shell({"poetry": lambda a: Result(exited=1)}, root=project))
     assert _snapshot(project) == before
 
 
 def test_pin_without_lock(project: Path, on_path) -> None:
     with pytest.raises(Exit, match="conda-linux-64.lock: lock file not found"):
-        tasks.pin(Shell())
+        tasks.pin(Shell(root=project))
 
 
 def test_pin_from_installed_env(project: Path, on_path, tmp_path_factory) -> None:
@@ -347,7 +350,8 @@ def test_pin_from_installed_env(project: Path, on_path, tmp_path_factory) -> Non
                 json.dumps({"envs": [str(prefix)], **details})
             ),
             f"{BIN}/conda info": lambda a: Result(json.dumps(info)),
-        }
+        },
+        root=project,
     )
     tasks.pin(shell, from_env=True, no_lock=True)
     assert (
@@ -361,7 +365,7 @@ def test_pin_from_installed_env(project: Path, on_path, tmp_path_factory) -> Non
 
 def test_reproduce_runs_the_engine(project: Path, on_path) -> None:
     _with_lock(project)
-    shell = Shell()
+    shell = Shell(root=project)
     tasks.reproduce(shell)
     assert shell.calls == [
         _engine("reproduce", project, "--name", "lockstep", "--frontend", f"{BIN}/conda")
@@ -369,7 +373,7 @@ def test_reproduce_runs_the_engine(project: Path, on_path) -> None:
 
 
 def test_reproduce_locked_never_locks(project: Path, on_path) -> None:
-    shell = Shell()
+    shell = Shell(root=project)
     tasks.reproduce(shell, locked=True, force=True)
     assert shell.calls == [
         _engine(
@@ -386,7 +390,7 @@ def test_reproduce_locked_never_locks(project: Path, on_path) -> None:
 
 
 def test_reproduce_without_a_lock_locks_and_pins_first(project: Path, on_path, capsys) -> None:
-    shell = Shell({"conda-lock": _write_lock(LOCK_TEXT)})
+    shell = Shell({"conda-lock": _write_lock(LOCK_TEXT)}, root=project)
     tasks.reproduce(shell)
     tools = [c[0] if c[0] != sys.executable else c[4] for c in shell.calls]
     assert tools == ["conda-lock", "poetry", "reproduce"]
@@ -411,7 +415,7 @@ def test_reproduce_without_a_lock_locks_and_pins_first(project: Path, on_path, c
 def test_reproduce_bad_input(project: Path, on_path, kwargs, message) -> None:
     _with_lock(project)
     before = _snapshot(project)
-    shell = Shell()
+    shell = Shell(root=project)
     with pytest.raises(Exit) as info:
         tasks.reproduce(shell, **kwargs)
     assert message in info.value.message
@@ -423,7 +427,7 @@ def test_reproduce_with_no_frontend(project: Path, on_path) -> None:
     _with_lock(project)
     on_path()
     with pytest.raises(Exit, match="no conda, mamba or micromamba on PATH"):
-        tasks.reproduce(Shell())
+        tasks.reproduce(Shell(root=project))
 
 
 # ----------------------------------------------------------------------------- update
@@ -432,7 +436,7 @@ def test_reproduce_with_no_frontend(project: Path, on_path) -> None:
 def test_update_failed_solve_changes_nothing(project: Path, on_path) -> None:
     _with_lock(project)
     before = _snapshot(project)
-    shell = Shell({"conda-lock": lambda a: Result(exited=1)})
+    shell = Shell({"conda-lock": lambda a: Result(exited=1)}, root=project)
     with pytest.raises(Exit, match="could not solve"):
         tasks.update(shell)
     assert _snapshot(project) == before
@@ -457,8 +461,9 @@ def test_update_hands_env_and_files_to_the_engine_together(project: Path, on_pat
     shell = Shell(
         {
             "conda-lock": _write_lock(bumped),
-            f"{sys.executable} -s -m lockstep.engine reproduce": engine,
-        }
+            f"{sys.executable} -s -m lockstep.core.engine reproduce": engine,
+        },
+        root=project,
     )
     tasks.update(shell)
     _recover, _solve, poetry_lock, rebuild = shell.calls
@@ -486,8 +491,8 @@ def test_update_failed_rebuild_keeps_every_file(project: Path, on_path) -> None:
     def broken(argv: list[str]) -> Result:
         raise Exit("reproduce failed", code=1)
 
-    engine = f"{sys.executable} -s -m lockstep.engine reproduce"
-    shell = Shell({"conda-lock": _write_lock(bumped), engine: broken})
+    engine = f"{sys.executable} -s -m lockstep.core.engine reproduce"
+    shell = Shell({"conda-lock": _write_lock(bumped), engine: broken}, root=project)
     with pytest.raises(Exit):
         tasks.update(shell)
     assert _snapshot(project) == before
@@ -496,18 +501,20 @@ def test_update_failed_rebuild_keeps_every_file(project: Path, on_path) -> None:
 def test_update_dry_run_reports_and_keeps_files(project: Path, on_path, capsys) -> None:
     _with_lock(project)
     before = _snapshot(project)
-    shell = Shell({"conda-lock": _write_lock(LOCK_TEXT.replace("numpy-2.1.3-", "numpy-2.2.0-"))})
+    shell = Shell(
+        {"conda-lock": _write_lock(LOCK_TEXT.replace("numpy-2.1.3-", "numpy-2.2.0-"))}, root=project
+    )
     tasks.update(shell, dry_run=True)
     assert "conda numpy  2.1.3 -> 2.2.0" in capsys.readouterr().out
     assert _snapshot(project) == before
-    assert not any("lockstep.engine" in c for c in shell.calls)
+    assert not any("lockstep.core.engine" in c for c in shell.calls)
 
 
 # ----------------------------------------------------------------------------- others
 
 
 def test_verify_gpu_runs_the_module_in_the_env(project: Path, on_path) -> None:
-    shell = Shell()
+    shell = Shell(root=project)
     tasks.verify_gpu(shell, allow_cpu=True, json=True)
     assert shell.calls == [
         [
@@ -527,7 +534,7 @@ def test_verify_gpu_runs_the_module_in_the_env(project: Path, on_path) -> None:
 
 
 def test_every_command_runs_with_the_user_site_off(project: Path, on_path) -> None:
-    shell = Shell()
+    shell = Shell(root=project)
     shell.config.run.env = tasks.ns.configuration()["run"]["env"]
     tasks.verify_gpu(shell)
     _with_lock(project)
@@ -537,7 +544,7 @@ def test_every_command_runs_with_the_user_site_off(project: Path, on_path) -> No
 
 def test_poetry_init_is_idempotent_on_the_repository(project: Path, capsys) -> None:
     before = _snapshot(project)
-    tasks.poetry_init(Shell())
+    tasks.poetry_init(Shell(root=project))
     assert "nothing to change" in capsys.readouterr().out
     assert _snapshot(project) == before
 
@@ -545,14 +552,14 @@ def test_poetry_init_is_idempotent_on_the_repository(project: Path, capsys) -> N
 def test_poetry_init_repairs_requires_python(project: Path, capsys) -> None:
     pyproject = project / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('">=3.11,<3.12"', '">=3.8"', 1))
-    tasks.poetry_init(Shell())
+    tasks.poetry_init(Shell(root=project))
     assert 'requires-python = ">=3.11,<3.12"' in pyproject.read_text()
     assert "set requires-python '>=3.8' -> '>=3.11,<3.12'" in capsys.readouterr().out
 
 
 def test_poetry_init_runs_poetry_init_without_pyproject(project: Path) -> None:
     (project / "pyproject.toml").unlink()
-    shell = Shell()
+    shell = Shell(root=project)
 
     def init(argv: list[str]) -> Result:
         (project / "pyproject.toml").write_text('[project]\nname = "x"\nversion = "0.1.0"\n')
@@ -575,6 +582,6 @@ def test_poetry_init_runs_poetry_init_without_pyproject(project: Path) -> None:
 def test_malformed_pyproject_stops_every_task(project: Path, on_path) -> None:
     (project / "pyproject.toml").write_text("[tool.lockstep\nenv-name = 1\n")
     with pytest.raises(Exit) as info:
-        tasks.reproduce(Shell())
+        tasks.reproduce(Shell(root=project))
     assert "pyproject.toml: invalid TOML" in info.value.message
     assert "line 1" in info.value.message

@@ -6,7 +6,7 @@ are never half-written. How:
 1. Validate before touching: settings, both locks (any line ending, this machine's platform), the
    archives a ``file://`` URL points at (md5/sha256 against the lock: conda checks only what it
    downloads over http), pyproject.toml, poetry.lock and the Poetry-side install plan.
-2. Find the env by its real name from the frontend's own JSON (lockstep.envs); a listing that
+2. Find the env by its real name from the frontend's own JSON (lockstep.core.envs); a listing that
    fails, hangs or cannot be read stops here.
 3. One at a time: an advisory lock (flock) in a folder beside the env, ``.<name>.lockstep/``.
 4. A journal in that folder records each phase (fsynced before the step it announces). An
@@ -43,14 +43,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from lockstep import commands, envvars, mirrors, pypi
-from lockstep.envs import EnvListing, child_environ, list_envs, machine_platform
-from lockstep.errors import LockstepError
-from lockstep.explicit import ExplicitLock, pip_lines_error, read_explicit
-from lockstep.frontend import Frontend, find_frontend
-from lockstep.fsutil import atomic_write_text, describe_os_error, read_text, write_files_atomically
-from lockstep.names import pypi_names
-from lockstep.settings import Settings, check_env_name, load_settings, read_toml
+from lockstep.core import commands, condameta, envvars, mirrors, pypi
+from lockstep.core.envs import EnvListing, child_environ, list_envs, machine_platform
+from lockstep.core.errors import LockstepError
+from lockstep.core.explicit import ExplicitLock, pip_lines_error, read_explicit
+from lockstep.core.frontend import Frontend, find_frontend
+from lockstep.core.fsutil import (
+    atomic_write_text,
+    describe_os_error,
+    read_text,
+    write_files_atomically,
+)
+from lockstep.core.names import pypi_names
+from lockstep.core.settings import Settings, check_env_name, load_settings, read_toml
 
 # Exit status of `reproduce` when there is no conda lock yet and --locked was not given: the
 # launcher then runs the first-time path (lock, pin, reproduce) with the tooling.
@@ -284,7 +289,7 @@ def _conda_lock_is_stale(project: Path, settings: Settings, lock: ExplicitLock) 
 
 def _warn_if_stale(project: Path, settings: Settings, lock: ExplicitLock, side: PoetrySide) -> None:
     """A lock is installed as locked, never re-solved; if `check` would call it stale, say so."""
-    from lockstep import poetryhash
+    from lockstep.core import poetryhash
 
     stale = []
     if _conda_lock_is_stale(project, settings, lock):
@@ -562,8 +567,10 @@ class Transaction:
 
 def install_poetry_side(prefix: Path, side: PoetrySide, project_dir: Path) -> None:
     """poetry.lock minus what conda installed (conda-meta decides), pip with hashes."""
-    provided = pypi.conda_provided_distributions(prefix)
-    environment = pypi.lock_environment(machine_platform(), pypi.env_python_version(prefix))
+    records = condameta.read_conda_meta(prefix)
+    provided = condameta.provided_distributions(records.values())
+    python = pypi.env_python_version(prefix, records)
+    environment = pypi.lock_environment(machine_platform(), python)
     plan = side.plan(list(provided), environment)
     lines = side.requirement_lines(plan)
     python = str(pypi.env_python(prefix))
@@ -818,7 +825,7 @@ def _pair(text: str) -> tuple[str, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m lockstep.engine", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m lockstep.core.engine", description=__doc__)
     sub = parser.add_subparsers(dest="action", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--name", help="env name (default: env-name in [tool.lockstep])")

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from lockstep.errors import LockstepError
+from lockstep.core.errors import LockstepError
 
 FRONTENDS = ("conda", "mamba", "micromamba")
 # First mamba/micromamba release whose JSON output conda-lock 4 cannot read.
@@ -38,7 +38,8 @@ class Frontend:
 def kind_of(executable: str) -> str:
     """conda, mamba or micromamba, from an executable's name."""
     name = Path(executable).name
-    for kind in ("micromamba", "mamba", "conda"):
+    # Longest first: "micromamba" also starts with "mamba".
+    for kind in sorted(FRONTENDS, key=len, reverse=True):
         if name == kind or name.startswith(kind + "."):
             return kind
     raise LockstepError(f"{executable!r} is not conda, mamba or micromamba")

@@ -22,9 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from lockstep import commands
-from lockstep.errors import LockstepError
-from lockstep.frontend import Frontend
+from lockstep.core import commands
+from lockstep.core.errors import LockstepError
+from lockstep.core.frontend import Frontend
 
 # Read-only queries (`env list`, `info`, `--version`) that take longer than this are called hung.
 QUERY_TIMEOUT_VAR = "LOCKSTEP_QUERY_TIMEOUT"

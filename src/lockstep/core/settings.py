@@ -9,11 +9,11 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from lockstep.errors import LockstepError
-from lockstep.fsutil import read_text
+from lockstep.core.errors import LockstepError
+from lockstep.core.frontend import FRONTENDS, kind_of
+from lockstep.core.fsutil import read_text
 
 PYPROJECT = "pyproject.toml"
-FRONTENDS = ("conda", "mamba", "micromamba")
 
 # conda's own rule for env names, minus what breaks a path or a shell word.
 _ENV_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,63}$")
@@ -102,10 +102,14 @@ def validate(settings: Settings, source: str = PYPROJECT) -> None:
     for platform in settings.platforms:
         _check_lock_file_name(settings, platform, source)
     frontend = settings.frontend
-    if frontend != "auto" and Path(frontend).name not in FRONTENDS:
-        raise LockstepError(
-            f"frontend {frontend!r} is not one of auto, {', '.join(FRONTENDS)} (or a path to one)"
-        )
+    if frontend != "auto":
+        try:
+            kind_of(frontend)
+        except LockstepError:
+            raise LockstepError(
+                f"frontend {frontend!r} is not one of auto, {', '.join(FRONTENDS)} "
+                "(or a path to one)"
+            ) from None
 
 
 def _check_inside_project(attribute: str, value: str, source: str) -> None:

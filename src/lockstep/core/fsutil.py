@@ -1,11 +1,12 @@
 """File reads and writes that fail in one line and never leave a half-written file behind.
 
-Standard library only: lockstep.envvars imports it inside a freshly created env.
+Standard library only: lockstep.core.envvars imports it inside a freshly created env.
 """
 
 from __future__ import annotations
 
 import contextlib
+import difflib
 import errno
 import os
 import secrets
@@ -14,7 +15,7 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
-from lockstep.errors import LockstepError
+from lockstep.core.errors import LockstepError
 
 # What open() asks for; the kernel takes the umask (and a default ACL) off, as for any editor.
 # tempfile.mkstemp asks for 0600, which made every new lock file private under umask 022.
@@ -169,7 +170,9 @@ def _keep_original(target: Path) -> Path | None:
     return kept
 
 
-def _roll_back(replaced: list[Path], originals: Mapping[Path, Path | None], exc: BaseException):
+def _roll_back(
+    replaced: list[Path], originals: Mapping[Path, Path | None], exc: BaseException
+) -> None:
     for target in reversed(replaced):
         kept = originals[target]
         try:
@@ -199,3 +202,12 @@ def _sync_folder(folder: Path) -> None:
     with contextlib.suppress(OSError):
         os.fsync(fd)
     os.close(fd)
+
+
+def text_diff(old: str, new: str, path: str) -> str:
+    """A unified diff of two versions of a file ('' when equal)."""
+    return "".join(
+        difflib.unified_diff(
+            old.splitlines(keepends=True), new.splitlines(keepends=True), path, path
+        )
+    )

@@ -6,8 +6,8 @@ offline use and rebuilt by ``invoke refresh-names``. A conda package that the ma
 list, or lists with no distribution, is not a Python distribution: nothing maps to itself by
 default (conda's ``tzdata`` is a data set, PyPI's ``tzdata`` is ``python-tzdata``).
 
-Order of truth: ``[tool.lockstep.pypi-names]`` overrides, then an env's conda-meta (what the
-installed packages really ship, see :func:`names_from_conda_meta`), then the bundled mapping.
+Order of truth: ``[tool.lockstep.pypi-names]`` overrides, then an env's conda-meta (what
+the installed packages really ship: lockstep.core.condameta), then the bundled mapping.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import re
 from collections.abc import Iterable, Mapping
 from functools import cache
 from importlib import resources
-from pathlib import PurePosixPath
 
 DATA_FILE = "pypi-names.tsv.gz"
 _NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
@@ -26,7 +25,6 @@ _REQUIREMENT_NAME_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 # matplotlib-base, dask-core): they say nothing about which distribution a package is.
 _PACKAGING_WORDS = frozenset({"py", "python", "python3", "base", "core"})
 # A dist-info folder at the top of site-packages: <name>-<version>.dist-info (name escaped).
-_DIST_INFO_RE = re.compile(r"(?:^|/)site-packages/([^/]+?)-[^/-]+\.(?:dist|egg)-info(?:/|$)")
 
 
 def normalize(name: str) -> str:
@@ -93,7 +91,7 @@ def table_from_parselmouth(*mappings: Mapping[str, object]) -> dict[str, tuple[s
 @cache
 def bundled_table() -> dict[str, tuple[str, ...]]:
     """The mapping shipped with the package; read once, on first use (check runs in pre-commit)."""
-    data = resources.files("lockstep").joinpath("data", DATA_FILE).read_bytes()
+    data = resources.files(__package__).joinpath("data", DATA_FILE).read_bytes()
     return parse_table(gzip.decompress(data).decode("utf-8"))
 
 
@@ -149,25 +147,6 @@ def conda_to_pypi(
         if preferred in names:
             return preferred
     return names[0]
-
-
-def names_from_conda_meta(
-    records: Iterable[tuple[str, Iterable[str]]],
-) -> dict[str, tuple[str, ...]]:
-    """conda name -> the distributions it installed, from conda-meta ``(name, files)`` pairs.
-
-    Only dist-info (or egg-info) folders at the top of a site-packages count: a package's
-    vendored copies live deeper. This is what the env holds, so it beats the bundled table.
-    """
-    table: dict[str, tuple[str, ...]] = {}
-    for name, files in records:
-        found = dict.fromkeys(
-            normalize(m.group(1))
-            for path in files
-            if (m := _DIST_INFO_RE.search(PurePosixPath(path).as_posix()))
-        )
-        table[name] = tuple(found)
-    return table
 
 
 def mapping_for(

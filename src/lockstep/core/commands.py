@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from lockstep.frontend import Frontend
+from lockstep.core.frontend import Frontend
 
-ENGINE_MODULE = "lockstep.engine"
+ENGINE_MODULE = "lockstep.core.engine"
 
 
 def info(fe: Frontend) -> list[str]:
@@ -40,7 +40,7 @@ def create_from_specs(
 
 
 def engine(python: str, action: str, project_dir: str, *options: str) -> list[str]:
-    """The env engine (lockstep.engine) that `make reproduce` runs too: one implementation."""
+    """The env engine (lockstep.core.engine) that `make reproduce` runs too: one implementation."""
     return [python, "-s", "-m", ENGINE_MODULE, action, "--project-dir", project_dir, *options]
 
 

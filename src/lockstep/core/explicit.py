@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from lockstep.errors import LockstepError
-from lockstep.fsutil import read_text
+from lockstep.core.errors import LockstepError
+from lockstep.core.fsutil import read_text
 
 _ARCHIVE_SUFFIXES = (".conda", ".tar.bz2")
 _HASH_RE = re.compile(r"^(?:[0-9a-f]{32}|sha256:[0-9a-f]{64}|[0-9a-f]{64})$")

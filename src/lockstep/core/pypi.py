@@ -8,13 +8,14 @@ would reinstall conda's torch and add its CUDA wheels).
 
 The plan means what Poetry means on one target (a conda platform and a Python version): the
 lock's graph is walked from the project's requirements with every marker evaluated there
-(lockstep.markers), so a package needed only elsewhere (pywin32 on win32) gets no line, and of a
-name locked at several versions the one its edges allow is taken. tests/unit/test_plan_realworld.py
-holds it equal to `poetry export` and `poetry install --dry-run` on real locks.
+(lockstep.core.markers), so a package needed only elsewhere (pywin32 on win32) gets no line, and
+of a name locked at several versions the one its edges allow is taken.
+tests/unit/test_plan_realworld.py holds it equal to `poetry export` and `poetry install
+--dry-run` on real locks.
 
 Standard library only: it runs inside a freshly created env, as
-``python -m lockstep.pypi install --prefix ENV`` with ``src`` on PYTHONPATH, and before the env
-exists as ``python -m lockstep.pypi plan --python-version 3.11.10`` (the engine calls
+``python -m lockstep.core.pypi install --prefix ENV`` with ``src`` on PYTHONPATH, and before the env
+exists as ``python -m lockstep.core.pypi plan --python-version 3.11.10`` (the engine calls
 ``plan_for`` in-process).
 """
 
@@ -34,13 +35,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lockstep.errors import LockstepError
-from lockstep.fsutil import read_text
-from lockstep.markers import MarkerError, Version, evaluate, target_environment, version_matches
-from lockstep.names import normalize, requirement_name
-from lockstep.settings import read_toml
-
-_DIST_DIR_RE = re.compile(r"site-packages/([^/]+)\.(?:dist-info|egg-info)(?:/|$)")
+from lockstep.core.condameta import (
+    CondaRecord,
+    provided_distributions,
+    python_version,
+    read_conda_meta,
+)
+from lockstep.core.errors import LockstepError
+from lockstep.core.fsutil import read_text
+from lockstep.core.markers import (
+    MarkerError,
+    Version,
+    evaluate,
+    target_environment,
+    version_matches,
+)
+from lockstep.core.names import normalize, requirement_name
+from lockstep.core.settings import read_toml
 
 
 class PlanError(LockstepError):
@@ -254,7 +265,7 @@ def root_requirements(
 ) -> dict[str, set[str]]:
     """Direct dependencies of the selected groups: normalised name -> extras asked for."""
     roots: dict[str, set[str]] = {}
-    for edge in _root_edges(pyproject, groups):  # type: ignore[arg-type]
+    for edge in _root_edges(pyproject, groups):
         roots.setdefault(edge.name, set()).update(edge.extras)
     return roots
 
@@ -467,19 +478,7 @@ def requirement_line(package: LockedPackage, groups: Iterable[str] = ()) -> str:
 
 def conda_provided_distributions(prefix: Path) -> dict[str, str]:
     """Python distributions that conda installed into ``prefix``: normalised name -> package."""
-    provided: dict[str, str] = {}
-    meta = Path(prefix) / "conda-meta"
-    for record_path in sorted(meta.glob("*.json")):
-        try:
-            record = json.loads(record_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        for path in record.get("files", []):
-            match = _DIST_DIR_RE.search(path)
-            if match:
-                dist = match.group(1).rsplit("-", 1)[0]
-                provided[normalize(dist)] = record.get("name", record_path.stem)
-    return provided
+    return provided_distributions(read_conda_meta(prefix).values())
 
 
 def pip_install_command(python: str, requirements: str, index_urls: Iterable[str]) -> list[str]:
@@ -512,26 +511,22 @@ def env_python(prefix: Path) -> Path:
     return Path(prefix) / "bin" / "python"
 
 
-def default_groups(pyproject: Mapping[str, object], exclude: str) -> list[str]:
+def default_groups(pyproject: Mapping[str, Any], exclude: str) -> list[str]:
     """What `poetry install` installs by default: main and every non-optional group (Poetry 1's
     [tool.poetry.dev-dependencies] is the group "dev")."""
-    poetry = pyproject.get("tool", {}).get("poetry", {})  # type: ignore[union-attr]
+    poetry = pyproject.get("tool", {}).get("poetry", {})
     declared = poetry.get("group", {})
     optional = {name for name, table in declared.items() if table.get("optional", False)}
     groups = set(declared) | ({"dev"} if "dev-dependencies" in poetry else set())
     return ["main", *sorted(groups - optional - {exclude})]
 
 
-def env_python_version(prefix: Path) -> str:
-    """The Python version of an env: its conda-meta record, else (a plain venv, as the bootstrap
-    of .venv makes) what its interpreter says."""
-    for record_path in sorted((Path(prefix) / "conda-meta").glob("python-[0-9]*.json")):
-        try:
-            record = json.loads(record_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if record.get("name") == "python" and record.get("version"):
-            return str(record["version"])
+def env_python_version(prefix: Path, records: Mapping[str, CondaRecord] | None = None) -> str:
+    """The Python version of an env: its conda-meta record (``records`` when already read), else
+    (a plain venv, as the bootstrap of .venv makes) what its interpreter says."""
+    version = python_version(read_conda_meta(prefix) if records is None else records)
+    if version:
+        return version
     try:
         answer = subprocess.run(
             python_version_command(str(env_python(Path(prefix)))),
@@ -579,7 +574,7 @@ def _run(command: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: ``plan`` prints what would be installed, ``install`` installs it."""
-    parser = argparse.ArgumentParser(prog="python -m lockstep.pypi", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m lockstep.core.pypi", description=__doc__)
     parser.add_argument("action", choices=["plan", "install"])
     parser.add_argument("--prefix", default="", help="conda env to install into (or to plan for)")
     parser.add_argument(

@@ -13,7 +13,7 @@ into a temporary copy of the lock instead:
 The md5 after ``#`` is kept, so conda still checks every archive against the lock. The header
 (``# platform``, ``# input_hash``) is kept too: the lock stays the same lock, only the host moves.
 
-Standard library only: ``scripts/reproduce.sh`` runs ``python3 -m lockstep.mirrors`` with the
+Standard library only: ``scripts/reproduce.sh`` runs ``python3 -m lockstep.core.mirrors`` with the
 host's python3 (needed only when a mirror is set), and the Dockerfile with the base image's.
 """
 
@@ -206,10 +206,10 @@ def _write(path: Path, text: str) -> None:
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    """``python -m lockstep.mirrors rewrite LOCK --output FILE`` (settings from the environment,
-    or ``--mirror`` / ``--channel NAME=URL``)."""
+    """``python -m lockstep.core.mirrors rewrite LOCK --output FILE`` (settings from the
+    environment, or ``--mirror`` / ``--channel NAME=URL``)."""
     parser = argparse.ArgumentParser(
-        prog="python -m lockstep.mirrors",
+        prog="python -m lockstep.core.mirrors",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

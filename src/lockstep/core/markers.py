@@ -1,6 +1,6 @@
 """PEP 508 environment markers and PEP 440 versions, evaluated for a target environment.
 
-Standard library only: the install plan (``python -m lockstep.pypi``) runs with a bare host
+Standard library only: the install plan (``python -m lockstep.core.pypi``) runs with a bare host
 python3 and inside fresh envs, where ``packaging`` may be absent. The rules follow
 ``packaging.markers`` (a comparison on a version-valued marker is a PEP 440 specifier when the
 right side is one, a string comparison otherwise; pre-releases match), and
@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from lockstep.errors import LockstepError
+from lockstep.core.errors import LockstepError
 
 
 class MarkerError(LockstepError):

@@ -5,7 +5,7 @@ conda, mamba 2 and micromamba 2 apply ``conda-meta/state``'s ``env_vars`` on act
 environment.yml's ``variables:`` never reach the env (conda-lock drops them).
 
 Standard library only: it runs with the env's own interpreter right after the env is created.
-The file is written like every file of the project (lockstep.fsutil): a new one is readable by
+The file is written like every file of the project (lockstep.core.fsutil): a new one is readable by
 the other users of a shared env as the umask allows, an existing one keeps its mode.
 """
 
@@ -16,8 +16,8 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from lockstep.errors import LockstepError
-from lockstep.fsutil import atomic_write_text, describe_os_error, read_text
+from lockstep.core.errors import LockstepError
+from lockstep.core.fsutil import atomic_write_text, describe_os_error, read_text
 
 
 def state_path(prefix: Path) -> Path:
@@ -50,8 +50,8 @@ def set_env_vars(prefix: Path, variables: Mapping[str, str]) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m lockstep.envvars --prefix P NAME=VALUE...``"""
-    parser = argparse.ArgumentParser(prog="python -m lockstep.envvars")
+    """``python -m lockstep.core.envvars --prefix P NAME=VALUE...``"""
+    parser = argparse.ArgumentParser(prog="python -m lockstep.core.envvars")
     parser.add_argument("--prefix", required=True, help="the conda env")
     parser.add_argument("assignments", nargs="+", metavar="NAME=VALUE")
     args = parser.parse_args(argv)
