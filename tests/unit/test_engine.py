@@ -23,6 +23,8 @@ import pytest
 from tests.testdata import explicit_lock_text
 from tests.unit.fakeconda import write_fake
 
+from lockstep.core import commands
+
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the engine tests run on Linux")
 
@@ -70,19 +72,10 @@ class Setup:
         log = self.root / "calls.jsonl"
         return [json.loads(x) for x in log.read_text().splitlines()] if log.exists() else []
 
-    def command(self, *extra: str, action: str = "reproduce") -> list[str]:
-        return [
-            sys.executable,
-            "-s",
-            "-m",
-            "lockstep.core.engine",
-            action,
-            "--project-dir",
-            str(self.project),
-            "--frontend",
-            str(self.root / "bin" / "conda"),
-            *extra,
-        ]
+    def command(self, *extra: str, action: str = "reproduce", fake: bool = True) -> list[str]:
+        """The engine as tasks.py runs it (commands.engine), with the fake conda named."""
+        frontend = ["--frontend", str(self.root / "bin" / "conda")] if fake else []
+        return commands.engine(sys.executable, action, str(self.project), *frontend, *extra)
 
     def run(
         self, *extra: str, action: str = "reproduce", **env: str
@@ -363,7 +356,9 @@ def test_a_bad_mirror_is_refused_before_anything(setup: Setup, fault: str) -> No
 def test_no_frontend_is_said_before_anything_else(setup: Setup) -> None:
     setup.lock.unlink()  # not even the first-run path starts without a frontend
     env = {**setup.env, "PATH": "/usr/bin:/bin"}
-    done = subprocess.run(setup.command()[:-2], env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        setup.command(fake=False), env=env, capture_output=True, text=True, timeout=60
+    )
     assert "no conda, mamba or micromamba on PATH" in _one_line_error(done)
 
 
