@@ -91,30 +91,20 @@ def test_workflow_shape(path: Path) -> None:
                 assert re.fullmatch(r"[\w.-]+/[\w.-]+@v\d+(\.\d+)*", step["uses"]), step["uses"]
 
 
-def test_tests_workflow_runs_the_readme_test_command_on_every_push() -> None:
+def test_one_ci_entry_point_runs_lint_then_the_readme_test_command_on_every_push() -> None:
+    """The workflow runs .ci/run (the workplace's CI runs it too) with the linters required;
+    .ci/run runs `make lint`, then the README's test command last."""
     workflow = _load(ROOT / ".github" / "workflows" / "tests.yml")
     assert "push" in _triggers(workflow)
-    runs = [s.get("run") for s in _steps(workflow, "test")]
-    assert "make test" in runs
-
-
-def test_lint_job_runs_make_lint_and_requires_the_linters() -> None:
-    workflow = _load(ROOT / ".github" / "workflows" / "tests.yml")
-    [lint] = [s for s in _steps(workflow, "lint") if s.get("run") == "make lint"]
-    assert lint["env"] == {"LOCKSTEP_REQUIRE_LINTERS": "1"}
-    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    assert "tests/unit/test_lint_files.py" in makefile
-
-
-def test_ci_run_and_the_workflow_run_the_same_make_targets() -> None:
-    """One CI entry point: .ci/run runs what the workflow's jobs run, the README's test command
-    last."""
-    workflow = _load(ROOT / ".github" / "workflows" / "tests.yml")
-    jobs = [s["run"] for job in workflow["jobs"] for s in _steps(workflow, job) if "run" in s]
+    runs = [s for job in workflow["jobs"] for s in _steps(workflow, job) if "run" in s]
+    [ci] = [s for s in runs if s["run"] == "bash .ci/run"]
+    assert ci["env"] == {"LOCKSTEP_REQUIRE_LINTERS": "1"}
+    assert not [s for s in runs if s["run"].startswith("make ")], "make runs only inside .ci/run"
     script = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     makes = [line.strip() for line in script if line.strip().startswith("make ")]
-    assert {r for r in jobs if r.startswith("make ")} == set(makes) - {"make .venv/.installed"}
-    assert makes[-1] == "make test"
+    assert makes == ["make .venv/.installed", "make lint", "make test"]
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "tests/unit/test_lint_files.py" in makefile
 
 
 def test_caches_hold_only_the_pip_wheel_cache() -> None:
