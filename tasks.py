@@ -40,7 +40,7 @@ from lockstep.core.fsutil import (  # noqa: E402
     write_files_atomically,
 )
 from lockstep.core.names import normalize  # noqa: E402
-from lockstep.core.pypi import read_poetry_lock  # noqa: E402
+from lockstep.core.poetrylock import read_poetry_lock  # noqa: E402
 from lockstep.core.settings import read_toml  # noqa: E402
 from lockstep.lifecycle import PinSource, Project  # noqa: E402
 from lockstep.spec import python_constraint  # noqa: E402

@@ -18,15 +18,8 @@ from lockstep.core import poetryhash
 from lockstep.core.errors import LockstepError
 from lockstep.core.explicit import ExplicitLock, pip_lines_error, read_explicit
 from lockstep.core.names import normalize, pypi_names
-from lockstep.core.pypi import (
-    LockedPackage,
-    PlanError,
-    default_groups,
-    lock_environment,
-    parse_poetry_lock,
-    plan_for,
-    read_poetry_lock,
-)
+from lockstep.core.plan import PlanError, default_groups, lock_environment, plan_for
+from lockstep.core.poetrylock import LockedPackage, parse_poetry_lock, read_poetry_lock
 from lockstep.core.settings import Settings, read_toml
 from lockstep.findings import Finding, error, warning
 from lockstep.pins import current_pins, desired_pins

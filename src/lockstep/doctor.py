@@ -32,13 +32,8 @@ from lockstep.core.errors import LockstepError
 from lockstep.core.explicit import ExplicitLock
 from lockstep.core.fsutil import describe_os_error
 from lockstep.core.names import normalize
-from lockstep.core.pypi import (
-    PlanError,
-    default_groups,
-    env_python,
-    lock_environment,
-    plan_for,
-)
+from lockstep.core.plan import PlanError, default_groups, lock_environment, plan_for
+from lockstep.core.pypi import env_python
 from lockstep.findings import Finding, error, warning
 
 _SHARED_LIB = re.compile(r"(?:^|/)(lib[A-Za-z0-9_+-]+?)\.so(?:\.[0-9.]+)?$")

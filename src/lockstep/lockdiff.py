@@ -16,7 +16,7 @@ from pathlib import Path
 
 from lockstep.core.errors import LockstepError
 from lockstep.core.explicit import parse_explicit
-from lockstep.core.pypi import parse_poetry_lock, read_poetry_lock
+from lockstep.core.poetrylock import parse_poetry_lock, read_poetry_lock
 
 POETRY_LOCK = "poetry.lock"
 CONDA_LOCK_GLOB = "conda-*.lock"

@@ -18,14 +18,8 @@ from packaging.markers import Marker
 
 from lockstep.core.markers import target_environment, version_matches
 from lockstep.core.names import normalize
-from lockstep.core.pypi import (
-    PlanError,
-    default_groups,
-    locked_versions,
-    plan_for,
-    read_poetry_lock,
-    requirement_line,
-)
+from lockstep.core.plan import PlanError, default_groups, plan_for, requirement_line
+from lockstep.core.poetrylock import locked_versions, read_poetry_lock
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "poetry"
 PIN_GROUP = "conda"

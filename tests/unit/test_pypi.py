@@ -9,16 +9,12 @@ from pathlib import Path
 import pytest
 
 from lockstep.core.markers import target_environment
+from lockstep.core.plan import PlanError, make_plan, requirement_line, root_requirements
+from lockstep.core.poetrylock import LockedPackage, parse_poetry_lock
 from lockstep.core.pypi import (
-    LockedPackage,
-    PlanError,
     conda_provided_distributions,
-    make_plan,
-    parse_poetry_lock,
     pip_install_command,
-    requirement_line,
     root_install_command,
-    root_requirements,
 )
 from lockstep.core.pypi import main as pypi_main
 
@@ -286,7 +282,7 @@ def test_cli_reports_a_broken_lock_in_one_line(
 
 
 def test_default_groups_are_poetrys_defaults() -> None:
-    from lockstep.core.pypi import default_groups
+    from lockstep.core.plan import default_groups
 
     pyproject = {
         "tool": {

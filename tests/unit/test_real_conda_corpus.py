@@ -20,7 +20,7 @@ from lockstep import check, inputhash
 from lockstep.core.explicit import parse_explicit, read_explicit
 from lockstep.core.mirrors import MirrorConfig, rewrite_lock, unmatched_channels
 from lockstep.core.names import conda_to_pypi, pypi_names
-from lockstep.core.pypi import parse_poetry_lock, read_poetry_lock
+from lockstep.core.poetrylock import parse_poetry_lock, read_poetry_lock
 from lockstep.core.settings import Settings
 from lockstep.pins import desired_pins
 from lockstep.spec import load_env_spec, parse_matchspec

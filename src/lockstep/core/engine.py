@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from lockstep.core import commands, condameta, envvars, mirrors, pypi
+from lockstep.core import commands, condameta, envvars, mirrors
 from lockstep.core.envs import EnvListing, child_environ, list_envs, machine_platform
 from lockstep.core.errors import LockstepError
 from lockstep.core.explicit import ExplicitLock, pip_lines_error, read_explicit
@@ -55,6 +55,14 @@ from lockstep.core.fsutil import (
     write_files_atomically,
 )
 from lockstep.core.names import pypi_names
+from lockstep.core.plan import Plan, default_groups, lock_environment, plan_for, requirement_line
+from lockstep.core.poetrylock import LockedPackage, parse_poetry_lock, read_poetry_lock
+from lockstep.core.pypi import (
+    env_python,
+    env_python_version,
+    pip_install_command,
+    root_install_command,
+)
 from lockstep.core.settings import Settings, check_env_name, load_settings, read_toml
 
 # Exit status of `reproduce` when there is no conda lock yet and --locked was not given: the
@@ -228,18 +236,16 @@ class PoetrySide:
     poetry_lock_path: Path
     pyproject: Mapping[str, Any]
     lock_data: Mapping[str, Any]
-    packages: Mapping[str, pypi.LockedPackage]
+    packages: Mapping[str, LockedPackage]
     groups: list[str]
     pin_group: str
 
-    def plan(self, conda_provided: Sequence[str], environment: Mapping[str, str]) -> pypi.Plan:
+    def plan(self, conda_provided: Sequence[str], environment: Mapping[str, str]) -> Plan:
         """What pip installs on ``environment`` (markers evaluated there), minus conda's."""
-        return pypi.plan_for(
-            self.pyproject, self.lock_data, self.groups, conda_provided, environment
-        )
+        return plan_for(self.pyproject, self.lock_data, self.groups, conda_provided, environment)
 
-    def requirement_lines(self, plan: pypi.Plan) -> list[str]:
-        return [pypi.requirement_line(p, self.groups) for p in plan.install]
+    def requirement_lines(self, plan: Plan) -> list[str]:
+        return [requirement_line(p, self.groups) for p in plan.install]
 
     @property
     def package_mode(self) -> bool:
@@ -252,9 +258,9 @@ def read_poetry_side(pyproject_path: Path, poetry_lock_path: Path, pin_group: st
             f"{poetry_lock_path}: not found; create it with `poetry lock` (or `invoke pin`)"
         )
     pyproject = read_toml(pyproject_path)
-    data = pypi.read_poetry_lock(poetry_lock_path)
-    packages = pypi.parse_poetry_lock(data)
-    groups = pypi.default_groups(pyproject, pin_group)
+    data = read_poetry_lock(poetry_lock_path)
+    packages = parse_poetry_lock(data)
+    groups = default_groups(pyproject, pin_group)
     return PoetrySide(
         pyproject_path, poetry_lock_path, pyproject, data, packages, groups, pin_group
     )
@@ -307,7 +313,7 @@ def _warn_if_stale(project: Path, settings: Settings, lock: ExplicitLock, side: 
 def _preflight_plan(side: PoetrySide, lock: ExplicitLock, overrides: Mapping[str, str]) -> None:
     """The install plan must hold before the env is touched (conda-meta decides for real later)."""
     provided = [n for e in lock.entries for n in pypi_names(e.name, overrides)]
-    environment = pypi.lock_environment(lock.platform, python_version_of(lock))
+    environment = lock_environment(lock.platform, python_version_of(lock))
     plan = side.plan(provided, environment)
     side.requirement_lines(plan)  # hashes present, sources installable
 
@@ -569,11 +575,11 @@ def install_poetry_side(prefix: Path, side: PoetrySide, project_dir: Path) -> No
     """poetry.lock minus what conda installed (conda-meta decides), pip with hashes."""
     records = condameta.read_conda_meta(prefix)
     provided = condameta.provided_distributions(records.values())
-    python = pypi.env_python_version(prefix, records)
-    environment = pypi.lock_environment(machine_platform(), python)
+    python = env_python_version(prefix, records)
+    environment = lock_environment(machine_platform(), python)
     plan = side.plan(list(provided), environment)
     lines = side.requirement_lines(plan)
-    python = str(pypi.env_python(prefix))
+    python = str(env_python(prefix))
     env = child_environ()
     if lines:
         indexes = sorted({p.source_url for p in plan.install if p.source_url})
@@ -582,7 +588,7 @@ def install_poetry_side(prefix: Path, side: PoetrySide, project_dir: Path) -> No
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write("\n".join(lines) + "\n")
             _hold("pypi")
-            run_step(pypi.pip_install_command(python, requirements, indexes), env)
+            run_step(pip_install_command(python, requirements, indexes), env)
         finally:
             Path(requirements).unlink(missing_ok=True)
     skipped = plan.provided_by_conda + plan.only_needed_by_conda
@@ -591,7 +597,7 @@ def install_poetry_side(prefix: Path, side: PoetrySide, project_dir: Path) -> No
         f"{', '.join(skipped) or 'none'}"
     )
     if side.package_mode:
-        run_step(pypi.root_install_command(python, str(project_dir.resolve())), env)
+        run_step(root_install_command(python, str(project_dir.resolve())), env)
 
 
 # --------------------------------------------------------------------------- the actions
@@ -703,7 +709,7 @@ def reproduce(args: argparse.Namespace) -> int:
             if not commit.pairs:  # update's new locks are fresh by construction
                 _warn_if_stale(project, settings, lock, side)
             run_step(commands.create_from_lock(fe, str(prefix), str(install_lock)))
-            if not pypi.env_python(prefix).exists():
+            if not env_python(prefix).exists():
                 raise LockstepError(
                     f"the env from {lock_path.name} has no bin/python; add python to "
                     "environment.yml and run `invoke lock`"
