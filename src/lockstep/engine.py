@@ -561,13 +561,15 @@ class Transaction:
 
 
 def install_poetry_side(prefix: Path, side: PoetrySide, project_dir: Path) -> None:
-    """poetry.lock minus what conda installed (conda-meta decides), pip with hashes."""
+    """poetry.lock minus what conda installed (conda-meta decides), hashes required: by the
+    env's uv when it has one, else by pip (same requirement file, same guarantees)."""
     provided = pypi.conda_provided_distributions(prefix)
     environment = pypi.lock_environment(machine_platform(), pypi.env_python_version(prefix))
     plan = side.plan(list(provided), environment)
     lines = side.requirement_lines(plan)
     python = str(pypi.env_python(prefix))
     env = child_environ()
+    uv = pypi.env_uv(prefix)
     if lines:
         indexes = sorted({p.source_url for p in plan.install if p.source_url})
         fd, requirements = tempfile.mkstemp(prefix="lockstep-", suffix=".txt")
@@ -575,7 +577,7 @@ def install_poetry_side(prefix: Path, side: PoetrySide, project_dir: Path) -> No
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write("\n".join(lines) + "\n")
             _hold("pypi")
-            run_step(pypi.pip_install_command(python, requirements, indexes), env)
+            run_step(pypi.install_command(python, requirements, indexes, env, uv), env)
         finally:
             Path(requirements).unlink(missing_ok=True)
     skipped = plan.provided_by_conda + plan.only_needed_by_conda
@@ -584,7 +586,7 @@ def install_poetry_side(prefix: Path, side: PoetrySide, project_dir: Path) -> No
         f"{', '.join(skipped) or 'none'}"
     )
     if side.package_mode:
-        run_step(pypi.root_install_command(python, str(project_dir.resolve())), env)
+        run_step(pypi.editable_command(python, str(project_dir.resolve()), uv), env)
 
 
 # --------------------------------------------------------------------------- the actions

@@ -1,0 +1,113 @@
+"""uv for the PyPI side (issue 12): the exact commands, and when uv is used instead of pip.
+
+That uv and pip build the same env from the same requirement file is proven on real tools in
+tests/integration/test_uv.py; here the builders are pinned as exact lists.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lockstep.pypi import (
+    editable_command,
+    env_uv,
+    install_command,
+    pip_install_command,
+    root_install_command,
+    uv_install_command,
+    uv_root_install_command,
+)
+
+PY = "/e/bin/python"
+REQ = "/tmp/r.txt"
+LOCAL = "http://127.0.0.1:1/simple"
+
+
+def test_uv_command_is_exact() -> None:
+    assert uv_install_command("/e/bin/uv", PY, REQ, [LOCAL], "http://mirror/simple") == [
+        "/e/bin/uv",
+        "pip",
+        "install",
+        "--python",
+        PY,
+        "--no-deps",
+        "--require-hashes",
+        "--default-index",
+        "http://mirror/simple",
+        "--extra-index-url",
+        LOCAL,
+        "-r",
+        REQ,
+    ]
+
+
+def test_uv_without_a_default_index_leaves_uv_its_own() -> None:
+    assert uv_install_command("/e/bin/uv", PY, REQ, []) == [
+        "/e/bin/uv",
+        "pip",
+        "install",
+        "--python",
+        PY,
+        "--no-deps",
+        "--require-hashes",
+        "-r",
+        REQ,
+    ]
+
+
+def test_uv_editable_command_is_exact() -> None:
+    assert uv_root_install_command("/e/bin/uv", PY, "/w/proj") == [
+        "/e/bin/uv",
+        "pip",
+        "install",
+        "--python",
+        PY,
+        "--no-deps",
+        "--no-build-isolation",
+        "-e",
+        "/w/proj",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("environ", "default_index"),
+    [
+        pytest.param(
+            {"PIP_INDEX_URL": "http://mirror/simple"}, "http://mirror/simple", id="pip-index"
+        ),
+        pytest.param({"PIP_INDEX_URL": ""}, None, id="empty-is-unset"),
+        pytest.param({}, None, id="unset"),
+    ],
+)
+def test_uv_gets_the_index_pip_would_use(environ: dict, default_index: str | None) -> None:
+    uv = Path("/e/bin/uv")
+    assert install_command(PY, REQ, [LOCAL], environ, uv) == uv_install_command(
+        str(uv), PY, REQ, [LOCAL], default_index
+    )
+
+
+def test_without_uv_pip_installs_exactly_as_before() -> None:
+    environ = {"PIP_INDEX_URL": "http://mirror/simple"}
+    assert install_command(PY, REQ, [LOCAL], environ) == pip_install_command(PY, REQ, [LOCAL])
+    assert editable_command(PY, "/w/proj") == root_install_command(PY, "/w/proj")
+    uv = Path("/e/bin/uv")
+    assert editable_command(PY, "/w/proj", uv) == uv_root_install_command(str(uv), PY, "/w/proj")
+
+
+@pytest.mark.parametrize(
+    ("mode", "found"),
+    [
+        pytest.param(0o755, True, id="executable"),
+        pytest.param(0o644, False, id="not-executable"),
+        pytest.param(None, False, id="absent"),
+    ],
+)
+def test_env_uv_is_the_env_s_own_executable(tmp_path: Path, mode: int | None, found: bool) -> None:
+    (tmp_path / "bin").mkdir()
+    uv = tmp_path / "bin" / "uv"
+    if mode is not None:
+        uv.write_text("#!/bin/sh\n")
+        uv.chmod(mode)
+    assert env_uv(tmp_path) == (uv if found else None)
