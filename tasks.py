@@ -574,10 +574,12 @@ def _report(tool: str, findings: list, as_json: bool, extra: dict | None = None)
 @task(help={"json": "print the findings as JSON (stable schema, for CI)"})
 def check(c, json=False):  # noqa: A002
     """Check the spec files and both locks: stale, conflicting, risky (no solve, no network)."""
-    from lockstep import check as checks  # here, not at the top: the task shares its name
+    from lockstep import checkcli  # the one implementation, also `lockstep-check` (pre-commit)
 
-    settings = _settings()
-    _report("check", checks.check(ROOT, settings), json)
+    text, code = checkcli.run(ROOT, json)
+    print(text)
+    if code:
+        raise Exit(code=code)
 
 
 @task(
