@@ -93,3 +93,5 @@ def test_the_entry_point_imports_neither_invoke_nor_the_tasks(tmp_path: Path) ->
     done = _run([sys.executable, "-c", probe], tmp_path)
     loaded = done.stderr.strip().splitlines()[-1]
     assert "invoke" not in loaded and "tasks" not in loaded, loaded
+    # tomlkit is for the tasks that edit pyproject.toml; the check only reads (issue 12)
+    assert "tomlkit" not in loaded and "'yaml'" in loaded, loaded
