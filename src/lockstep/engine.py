@@ -687,11 +687,20 @@ def reproduce(args: argparse.Namespace) -> int:
     commit = Commit([(Path(d).absolute(), Path(s).absolute()) for d, s in args.commit])
     _writable([dest for dest, _ in commit.pairs])
     fe = find_frontend(settings.frontend, shutil.which)
-    with tempfile.TemporaryDirectory(prefix="lockstep-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="lockstep-") as tmp,
+        ThreadPoolExecutor(max_workers=1) as background,
+    ):
         install_lock = _mirrored(lock_path, Path(tmp))
-        checked = verify_archives(read_explicit(install_lock))
-        if checked:
-            say(f"lockstep: {checked} local archives match {lock_path.name}")
+        # Hashing the local archives (CPU) overlaps the env listing (frontend start-ups); it
+        # ends before the env is touched, so a mismatch still changes nothing (issue 12).
+        hashing = background.submit(verify_archives, read_explicit(install_lock))
+
+        def archives_match(_state: EnvState) -> None:
+            checked = hashing.result()
+            if checked:
+                say(f"lockstep: {checked} local archives match {lock_path.name}")
+
         request = Request(settings.env_name, fe, args.force, commit)
 
         def build(prefix: Path) -> None:
@@ -705,7 +714,7 @@ def reproduce(args: argparse.Namespace) -> int:
                 )
             install_poetry_side(prefix, side, project)
 
-        prefix = replace_env(request, build)
+        prefix = replace_env(request, build, archives_match)
     locks = f"{lock_path.name} and {side.poetry_lock_path.name}"
     say(f"lockstep: '{settings.env_name}' at {prefix} matches {locks}")
     return 0
