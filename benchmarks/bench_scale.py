@@ -25,10 +25,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import io
+import json
 import os
 import platform
-import pstats
 import random
 import shutil
 import statistics
@@ -94,6 +93,7 @@ QUICK = Scale(6, 120, 1, 1, 3, 3, 1, 1, 2)
 RAW = "raw commands (create + pip + var)"
 MAKE = "make reproduce"
 INVOKE = "invoke reproduce"
+ENGINE = "engine alone (python -m lockstep.engine)"
 CREATE = "frontend create alone (stand-in)"
 FLOOR = "hard-link floor (cp -al of pkgs)"
 PIP = "PyPI side, pip --require-hashes"
@@ -273,7 +273,15 @@ class Bench:
             RAW: raw_reproduce(self.project, self.requirements),
             MAKE: lambda: _run(self.project, ["make", f"ENV_NAME={ENV_NAME}", "reproduce"]),
             INVOKE: lambda: _run(self.project, [*invoke, "reproduce"]),
+            ENGINE: lambda: _run(self.project, self.engine_command(), self.engine_env()),
         }
+
+    def engine_command(self) -> list[str]:
+        """What env-engine.sh runs, without make and the script around it."""
+        return [sys.executable, "-s", "-m", "lockstep.engine", "reproduce", "--project-dir", "."]
+
+    def engine_env(self) -> dict[str, str]:
+        return {**self.project.env, "PYTHONPATH": str(self.project.root / "src")}
 
     def create_alone(self) -> None:
         scratch = self.work / "scratch-env"
@@ -412,39 +420,72 @@ def check_medians(work: Path, runs: int) -> dict[str, float]:
 # --------------------------------------------------------------------------- the profile
 
 
-# Engine functions whose cumulative time is shown (module file, function).
-PROFILED = (
-    ("engine.py", "reproduce", "the whole action, in-process"),
-    ("engine.py", "read_poetry_side", "read pyproject.toml and poetry.lock"),
-    ("engine.py", "_preflight_plan", "plan the PyPI side before touching"),
-    ("engine.py", "verify_archives", "md5 of every file:// archive"),
-    ("engine.py", "_find", "env listing (info --json + env list --json)"),
-    ("engine.py", "recover", "journal check of an earlier run"),
-    ("engine.py", "begin", "journal + move the old env aside"),
-    ("engine.py", "_warn_if_stale", "input hashes of both locks"),
-    ("engine.py", "run_step", "frontend create + installer (subprocesses)"),
-    ("engine.py", "install_poetry_side", "PyPI side: plan from conda-meta + installer"),
-    ("envvars.py", "set_env_vars", "env variables"),
-    ("engine.py", "commit", "commit: drop the old env"),
+# Engine phases whose wall time is shown: (module, attribute path, label). Timed by wrapping the
+# functions in the engine's own process (no profiler: its overhead would swamp rmtree's 30,000
+# calls), over several warm runs; a phase called twice (run_step) adds up.
+PHASES = (
+    ("lockstep.engine", "read_poetry_side", "read pyproject.toml and poetry.lock"),
+    ("lockstep.engine", "_preflight_plan", "plan the PyPI side before touching"),
+    ("lockstep.engine", "verify_archives", "md5 of every file:// archive (in a thread)"),
+    ("lockstep.engine", "_find", "env listing (info --json + env list --json)"),
+    ("lockstep.engine", "recover", "journal check of an earlier run"),
+    ("lockstep.engine", "Transaction.begin", "journal + move the old env aside"),
+    ("lockstep.engine", "_warn_if_stale", "input hashes of both locks"),
+    ("lockstep.engine", "run_step", "subprocesses: frontend create + installer"),
+    ("lockstep.engine", "install_poetry_side", "PyPI side: plan from conda-meta + installer"),
+    ("lockstep.envvars", "set_env_vars", "env variables"),
+    ("lockstep.engine", "Transaction.commit", "commit: drop the old env (rmtree)"),
 )
+PROFILE_RUNNER = """
+import importlib, json, sys, time
+from functools import wraps
+spent = {}
+def timed(key, function):
+    @wraps(function)
+    def wrapper(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            spent[key] = spent.get(key, 0.0) + time.perf_counter() - start
+    return wrapper
+for module, path, _label in json.loads(sys.argv[1]):
+    owner = importlib.import_module(module)
+    *parents, name = path.split(".")
+    for part in parents:
+        owner = getattr(owner, part)
+    setattr(owner, name, timed(module + ":" + path, getattr(owner, name)))
+engine = sys.modules["lockstep.engine"]
+started = time.perf_counter()
+code = engine.main(sys.argv[3:])
+spent["total"] = time.perf_counter() - started
+with open(sys.argv[2], "w") as out:
+    json.dump(spent, out)
+sys.exit(code)
+"""
 
 
-def engine_profile(project: Project) -> list[tuple[str, float]]:
-    """One warm `python -m lockstep.engine reproduce` under cProfile, in a child process."""
-    out = project.root.parent / "engine.prof"
+def engine_profile(project: Project, runs: int) -> list[tuple[str, float]]:
+    """Median wall time of each engine phase over ``runs`` warm reproduces, in-process."""
+    out = project.root.parent / "phases.json"
     env = {**project.env, "PYTHONPATH": str(project.root / "src")}
-    command = [sys.executable, "-s", "-m", "cProfile", "-o", str(out), "-m", "lockstep.engine"]
-    command += ["reproduce", "--project-dir", str(project.root)]
-    started = time.perf_counter()
-    _run(project, command, env)
-    wall = time.perf_counter() - started
-    stats = pstats.Stats(str(out), stream=io.StringIO())
-    found: dict[tuple[str, str], float] = {}
-    for (filename, _line, function), row in stats.stats.items():  # type: ignore[attr-defined]
-        key = (Path(filename).name, function)
-        found[key] = max(found.get(key, 0.0), row[3])
-    rows = [("process wall time (python start to exit)", wall)]
-    rows += [(label, found.get((f, fn), 0.0)) for f, fn, label in PROFILED]
+    phases = json.dumps(PHASES)
+    command = [sys.executable, "-s", "-c", PROFILE_RUNNER, phases, str(out), "reproduce"]
+    command += ["--project-dir", str(project.root)]
+    samples: list[dict[str, float]] = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        _run(project, command, env)
+        samples.append({**json.loads(out.read_text()), "wall": time.perf_counter() - started})
+
+    def median(key: str) -> float:
+        return statistics.median(sample.get(key, 0.0) for sample in samples)
+
+    rows = [
+        ("process, start to exit", median("wall")),
+        ("engine.main (after imports)", median("total")),
+    ]
+    rows += [(label, median(f"{module}:{path}")) for module, path, label in PHASES]
     return rows
 
 
@@ -558,14 +599,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         cold.update(pypi_medians(bench, cold_runs, cold=True))
         check = check_medians(work, scale.check_runs)
         startup = startup_medians(project, scale.check_runs)
-        profile = engine_profile(project)
+        profile = engine_profile(project, min(runs, 3))
     lines = table("warm package cache", warm, runs)
     if uv is None:
         lines.append(f"  {UV:<44}      n/a   ({SKIP_REASON})")
     lines += table("cold package cache (pkgs, pip and uv caches emptied)", cold, cold_runs)
     lines += table("check (300 conda + 150 Poetry packages)", check, scale.check_runs)
     lines += table("engine start-up", startup, scale.check_runs)
-    lines += ["profile of one warm `python -m lockstep.engine reproduce` (cumulative s)"]
+    lines += [f"profile of warm engine runs (median of {min(runs, 3)}; wall s per phase)"]
     lines += [f"  {label:<52}{seconds:8.3f} s" for label, seconds in profile]
     lines += targets(warm, check)
     print("\n".join(lines))

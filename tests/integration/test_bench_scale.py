@@ -36,6 +36,7 @@ def test_quick_mode_prints_the_whole_table() -> None:
         bench_scale.RAW,
         bench_scale.MAKE,
         bench_scale.INVOKE,
+        bench_scale.ENGINE,
         bench_scale.CREATE,
         bench_scale.FLOOR,
         bench_scale.PIP,
@@ -47,7 +48,13 @@ def test_quick_mode_prints_the_whole_table() -> None:
     for label in rows:
         assert re.search(re.escape(label) + SECONDS, out), f"no timed row {label!r}:\n{out}"
     # warm and cold each have the three reproduce rows
-    for label in (bench_scale.RAW, bench_scale.MAKE, bench_scale.INVOKE, bench_scale.PIP):
+    for label in (
+        bench_scale.RAW,
+        bench_scale.MAKE,
+        bench_scale.INVOKE,
+        bench_scale.ENGINE,
+        bench_scale.PIP,
+    ):
         assert len(re.findall(re.escape(label) + SECONDS, out)) == 2, label
     uv_row = re.search(re.escape(bench_scale.UV) + SECONDS, out)
     assert uv_row or f"{bench_scale.UV}" in out and "n/a" in out, out
@@ -55,4 +62,6 @@ def test_quick_mode_prints_the_whole_table() -> None:
     assert len(targets) == 6, out
     for line in targets:
         assert re.search(r"\d+\.\d\d  target |n/a", line), line
-    assert "profile of one warm" in out and "md5 of every file:// archive" in out
+    profile = out.split("profile of warm engine runs", 1)[1].split("targets (issue 12)")[0]
+    for _module, _path, label in bench_scale.PHASES:
+        assert re.search(re.escape(label) + SECONDS, profile), f"no phase {label!r}:\n{out}"
