@@ -111,3 +111,51 @@ def test_env_uv_is_the_env_s_own_executable(tmp_path: Path, mode: int | None, fo
         uv.write_text("#!/bin/sh\n")
         uv.chmod(mode)
     assert env_uv(tmp_path) == (uv if found else None)
+
+
+def _recording_uv(bin_dir: Path, log: Path) -> Path:
+    """A fake uv that records its arguments, one run a line, and installs nothing."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    uv = bin_dir / "uv"
+    uv.write_text(f'#!/bin/sh\necho "$0 $@" >> "{log}"\n')
+    uv.chmod(0o755)
+    return uv
+
+
+@pytest.mark.parametrize("where", ["env", "path"])
+def test_the_installer_cli_uses_uv_from_the_env_or_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """`python -m lockstep.pypi install` (the tooling venv's bootstrap) with uv: the env's own
+    first, else the one on PATH; requirements with hashes, then the project editable."""
+    from lockstep.pypi import main as pypi_main
+
+    root = Path(__file__).resolve().parents[2]
+    prefix = tmp_path / "venv"
+    log = tmp_path / "uv-calls"
+    uv = _recording_uv(prefix / "bin" if where == "env" else tmp_path / "tools", log)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'tools'}:/usr/bin:/bin")
+    monkeypatch.delenv("PIP_INDEX_URL", raising=False)
+    code = pypi_main(
+        [
+            "install",
+            "--prefix",
+            str(prefix),
+            "--python-version",
+            "3.11.10",
+            "--poetry-lock",
+            str(root / "poetry.lock"),
+            "--pyproject",
+            str(root / "pyproject.toml"),
+            "--project-dir",
+            str(root),
+        ]
+    )
+    assert code == 0
+    calls = [line.split() for line in log.read_text().splitlines()]
+    python = str(prefix / "bin" / "python")
+    assert [c[:8] for c in calls] == [
+        [str(uv), "pip", "install", "--python", python, "--no-deps", "--require-hashes", "-r"],
+        [str(uv), "pip", "install", "--python", python, "--no-deps", "--no-build-isolation", "-e"],
+    ]
+    assert calls[1][8:] == [str(root)]
