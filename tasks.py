@@ -406,10 +406,12 @@ def _report(
 @task(help={"json": "print the findings as JSON (stable schema, for CI)"})
 def check(c: Context, json: bool = False) -> None:
     """Check the spec files and both locks: stale, conflicting, risky (no solve, no network)."""
-    from lockstep.check import run_checks
+    from lockstep import checkcli  # the one implementation, also `lockstep-check` (pre-commit)
 
-    project = _project(c)
-    _report("check", run_checks(project.root, project.settings), json)
+    text, code = checkcli.run(_project(c).root, json)
+    print(text)
+    if code:
+        raise Exit(code=code)
 
 
 @task(

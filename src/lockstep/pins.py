@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
-import tomlkit
-from tomlkit.toml_document import TOMLDocument
+if TYPE_CHECKING:  # tomlkit is imported where a file is edited: `check` reads only
+    from tomlkit.toml_document import TOMLDocument
 
 from lockstep.core.names import conda_to_pypi, normalize, pypi_names
 from lockstep.spec import EnvSpec
@@ -82,6 +83,8 @@ def _back_over_comments(lines: list[str], at: int, floor: int) -> int:
 
 
 def _render_group(pins: Mapping[str, str], group: str) -> str:
+    import tomlkit
+
     deps = tomlkit.dumps(dict(pins)) if pins else ""
     return (
         f"[tool.poetry.group.{group}]\n# {PIN_GROUP_COMMENT}\noptional = true\n\n"
@@ -117,6 +120,8 @@ def _group_span(lines: list[str], group: str) -> tuple[int, int]:
 
 def apply_pins(text: str, pins: Mapping[str, str], group: str) -> str:
     """pyproject.toml's text with the pin group holding exactly ``pins``; all else as it was."""
+    import tomlkit
+
     lines = text.splitlines(keepends=True)
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+import sys
 import threading
 import time
 import zipfile
@@ -179,6 +180,17 @@ class _GatedHandler(_QuietHandler):
         super().do_GET()
 
 
+class _Server(ThreadingHTTPServer):
+    # uv opens dozens of connections at once: the default listen backlog of 5 drops them, and the
+    # client's SYN retries (1 s, 3 s, ...) then cost seconds that no real index costs.
+    request_queue_size = 128
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that stops reading (uv drops a response it no longer needs) is not an error.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
 @contextmanager
 def serve_index(root: Path, gate_dir: Path | None = None) -> Iterator[PackageIndex]:
     """Serve root on 127.0.0.1 at a free port for the duration of the block (gated if asked)."""
@@ -187,7 +199,7 @@ def serve_index(root: Path, gate_dir: Path | None = None) -> Iterator[PackageInd
     if gate_dir is not None:
         gate_dir.mkdir(parents=True, exist_ok=True)
         handler = partial(_GatedHandler, directory=str(root), gate_dir=gate_dir, closing=closing)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = _Server(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.server_port}/simple/"

@@ -47,6 +47,6 @@ def test_a_core_module_imports_with_the_standard_library_alone(module: str) -> N
 
 def test_the_probe_catches_a_foreign_import() -> None:
     """The check can fail: a module outside core that needs tomlkit is refused the same way."""
-    done = _probe(["lockstep.pins"])
-    assert done.returncode != 0 or done.stdout.split(), "lockstep.pins needs tomlkit"
+    done = _probe(["lockstep.poetryproject"])
+    assert done.returncode != 0 or done.stdout.split(), "lockstep.poetryproject needs tomlkit"
     assert "tomlkit" in done.stderr + done.stdout

@@ -128,6 +128,8 @@ def test_env_create_goes_through_the_engine(project: Path, on_path) -> None:
             "--spec",
             "pip",
             "--spec",
+            "uv",
+            "--spec",
             "poetry=2.*",
             "--spec",
             "conda-lock=4.*",

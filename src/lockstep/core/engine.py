@@ -58,10 +58,11 @@ from lockstep.core.names import pypi_names
 from lockstep.core.plan import Plan, default_groups, lock_environment, plan_for, requirement_line
 from lockstep.core.poetrylock import LockedPackage, parse_poetry_lock, read_poetry_lock
 from lockstep.core.pypi import (
+    editable_command,
     env_python,
     env_python_version,
-    pip_install_command,
-    root_install_command,
+    env_uv,
+    install_command,
 )
 from lockstep.core.settings import Settings, check_env_name, load_settings, read_toml
 
@@ -572,7 +573,8 @@ class Transaction:
 
 
 def install_poetry_side(prefix: Path, side: PoetrySide, project_dir: Path) -> None:
-    """poetry.lock minus what conda installed (conda-meta decides), pip with hashes."""
+    """poetry.lock minus what conda installed (conda-meta decides), hashes required: by the
+    env's uv when it has one, else by pip (same requirement file, same guarantees)."""
     records = condameta.read_conda_meta(prefix)
     provided = condameta.provided_distributions(records.values())
     python = env_python_version(prefix, records)
@@ -581,6 +583,7 @@ def install_poetry_side(prefix: Path, side: PoetrySide, project_dir: Path) -> No
     lines = side.requirement_lines(plan)
     python = str(env_python(prefix))
     env = child_environ()
+    uv = env_uv(prefix)
     if lines:
         indexes = sorted({p.source_url for p in plan.install if p.source_url})
         fd, requirements = tempfile.mkstemp(prefix="lockstep-", suffix=".txt")
@@ -588,7 +591,7 @@ def install_poetry_side(prefix: Path, side: PoetrySide, project_dir: Path) -> No
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write("\n".join(lines) + "\n")
             _hold("pypi")
-            run_step(pip_install_command(python, requirements, indexes), env)
+            run_step(install_command(python, requirements, indexes, env, uv), env)
         finally:
             Path(requirements).unlink(missing_ok=True)
     skipped = plan.provided_by_conda + plan.only_needed_by_conda
@@ -597,7 +600,7 @@ def install_poetry_side(prefix: Path, side: PoetrySide, project_dir: Path) -> No
         f"{', '.join(skipped) or 'none'}"
     )
     if side.package_mode:
-        run_step(root_install_command(python, str(project_dir.resolve())), env)
+        run_step(editable_command(python, str(project_dir.resolve()), uv), env)
 
 
 # --------------------------------------------------------------------------- the actions
@@ -698,11 +701,20 @@ def reproduce(args: argparse.Namespace) -> int:
     _preflight_plan(side, lock, settings.pypi_names)
     commit = Commit([(Path(d).absolute(), Path(s).absolute()) for d, s in args.commit])
     _writable([dest for dest, _ in commit.pairs])
-    with tempfile.TemporaryDirectory(prefix="lockstep-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="lockstep-") as tmp,
+        ThreadPoolExecutor(max_workers=1) as background,
+    ):
         install_lock = _mirrored(lock_path, Path(tmp))
-        checked = verify_archives(read_explicit(install_lock))
-        if checked:
-            say(f"lockstep: {checked} local archives match {lock_path.name}")
+        # Hashing the local archives (CPU) overlaps the env listing (frontend start-ups); it
+        # ends before the env is touched, so a mismatch still changes nothing (issue 12).
+        hashing = background.submit(verify_archives, read_explicit(install_lock))
+
+        def archives_match(_state: EnvState) -> None:
+            checked = hashing.result()
+            if checked:
+                say(f"lockstep: {checked} local archives match {lock_path.name}")
+
         request = Request(settings.env_name, fe, args.force, commit)
 
         def build(prefix: Path) -> None:
@@ -716,7 +728,7 @@ def reproduce(args: argparse.Namespace) -> int:
                 )
             install_poetry_side(prefix, side, project)
 
-        prefix = replace_env(request, build)
+        prefix = replace_env(request, build, archives_match)
     locks = f"{lock_path.name} and {side.poetry_lock_path.name}"
     say(f"lockstep: '{settings.env_name}' at {prefix} matches {locks}")
     return 0

@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -72,6 +73,62 @@ def root_install_command(python: str, project_dir: str) -> list[str]:
         "-e",
         project_dir,
     ]
+
+
+# --- uv: the same requirement file, the same guarantees, several times faster than pip --------
+
+
+def env_uv(prefix: Path) -> Path | None:
+    """The env's own uv (environment.yml's tooling ships it), or None: pip is the fallback."""
+    uv = Path(prefix) / "bin" / "uv"
+    return uv if os.access(uv, os.X_OK) else None
+
+
+def uv_install_command(
+    uv: str,
+    python: str,
+    requirements: str,
+    index_urls: Iterable[str],
+    default_index: str | None = None,
+) -> list[str]:
+    """What pip_install_command does, by uv: no resolver, hashes required, into ``python``.
+
+    uv reads neither pip.conf nor PIP_INDEX_URL, so the index pip would use is handed over as
+    ``default_index``; the lock's own sources come as extra indexes, as for pip.
+    """
+    command = [uv, "pip", "install", "--python", python, "--no-deps", "--require-hashes"]
+    if default_index:
+        command += ["--default-index", default_index]
+    for url in index_urls:
+        command += ["--extra-index-url", url]
+    return [*command, "-r", requirements]
+
+
+def uv_root_install_command(uv: str, python: str, project_dir: str) -> list[str]:
+    """root_install_command by uv: editable, with the backend conda installed."""
+    command = [uv, "pip", "install", "--python", python, "--no-deps", "--no-build-isolation"]
+    return [*command, "-e", project_dir]
+
+
+def install_command(
+    python: str,
+    requirements: str,
+    index_urls: Iterable[str],
+    environ: Mapping[str, str],
+    uv: Path | None = None,
+) -> list[str]:
+    """The locked requirements into ``python``: by ``uv`` when given, else by pip."""
+    if uv is None:
+        return pip_install_command(python, requirements, index_urls)
+    default_index = environ.get("PIP_INDEX_URL") or None
+    return uv_install_command(str(uv), python, requirements, index_urls, default_index)
+
+
+def editable_command(python: str, project_dir: str, uv: Path | None = None) -> list[str]:
+    """The project itself, editable: by ``uv`` when given, else by pip."""
+    if uv is None:
+        return root_install_command(python, project_dir)
+    return uv_root_install_command(str(uv), python, project_dir)
 
 
 def env_python(prefix: Path) -> Path:
@@ -173,13 +230,16 @@ def main(argv: list[str] | None = None) -> int:
         print("error: install needs --prefix (the conda env to install into)", file=sys.stderr)
         return 1
     python = str(env_python(Path(args.prefix)))
+    # The tooling venv is made bare by `python -m venv`; a uv on PATH installs it just the same.
+    found = env_uv(Path(args.prefix)) or shutil.which("uv")
+    uv = Path(found) if found else None
     indexes = sorted({p.source_url for p in plan.install if p.source_url})
     if lines:
         fd, requirements = tempfile.mkstemp(prefix="lockstep-", suffix=".txt")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write("\n".join(lines) + "\n")
-            _run(pip_install_command(python, requirements, indexes))
+            _run(install_command(python, requirements, indexes, os.environ, uv))
         except subprocess.CalledProcessError as exc:
             return exc.returncode or 1
         finally:
@@ -193,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     package_mode = pyproject.get("tool", {}).get("poetry", {}).get("package-mode", True)
     if package_mode and not args.no_root:
         try:
-            _run(root_install_command(python, str(Path(args.project_dir).resolve())))
+            _run(editable_command(python, str(Path(args.project_dir).resolve()), uv))
         except subprocess.CalledProcessError as exc:
             return exc.returncode or 1
     return 0
