@@ -441,7 +441,7 @@ PHASES = (
     ("lockstep.core.engine", "_warn_if_stale", "input hashes of both locks"),
     ("lockstep.core.engine", "run_step", "subprocesses: frontend create + installer"),
     ("lockstep.core.engine", "install_poetry_side", "PyPI side: plan from conda-meta + installer"),
-    ("lockstep.envvars", "set_env_vars", "env variables"),
+    ("lockstep.core.envvars", "set_env_vars", "env variables"),
     ("lockstep.core.engine", "Transaction.commit", "commit: drop the old env (rmtree)"),
 )
 PROFILE_RUNNER = """
