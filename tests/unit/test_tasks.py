@@ -466,7 +466,8 @@ def test_update_hands_env_and_files_to_the_engine_together(project: Path, on_pat
         root=project,
     )
     tasks.update(shell)
-    _recover, _solve, poetry_lock, rebuild = shell.calls
+    _recover, _solve, poetry_lock, info, rebuild = shell.calls
+    assert info == [f"{BIN}/conda", "info", "--json"]  # the package cache, for archive sizes
     assert poetry_lock[:2] == ["poetry", "--directory"] and poetry_lock[3:] == ["lock"]
     assert rebuild[7:11] == ["--name", "lockstep", "--frontend", f"{BIN}/conda"]
     options = dict(zip(rebuild[11:17:2], rebuild[12:17:2], strict=True))
