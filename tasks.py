@@ -373,6 +373,9 @@ def verify_gpu(
     project = _project(c, env_name=name, frontend=frontend)
     fe = _frontend(project)
     extra = (["--allow-cpu"] if allow_cpu else []) + (["--json"] if json else [])
+    cuda_lock = project.lock_path(_machine_platform())
+    if cuda_lock.is_file():  # the variant installed, and whether the driver runs the CUDA lock
+        extra += ["--cuda-lock", str(cuda_lock)]
     command = commands.verify_gpu(fe, project.settings.env_name, extra)
     _run(c, command, env=project.engine_environ())
 
