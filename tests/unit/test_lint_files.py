@@ -141,6 +141,7 @@ def test_lock_refresh_locks_then_pins_then_opens_a_pull_request() -> None:
     assert pull["with"]["body-path"].endswith("report.md")
     assert set(pull["with"]["add-paths"].split()) == {
         "conda-linux-64.lock",
+        "conda-linux-64-cpu.lock",
         "pyproject.toml",
         "poetry.lock",
     }

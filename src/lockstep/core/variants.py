@@ -7,11 +7,15 @@ lockstep.core.nvidia finds. Standard library only.
 
 from __future__ import annotations
 
+import argparse
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from lockstep.core.errors import LockstepError
 from lockstep.core.explicit import ExplicitLock
 from lockstep.core.nvidia import Driver, Version, driver_for_cuda, parse_version, show
+from lockstep.core.settings import Settings, load_settings
 
 CUDA, CPU, AUTO = "cuda", "cpu", "auto"
 VARIANTS = (CUDA, CPU)
@@ -101,3 +105,38 @@ def choose(driver: Driver | None, needs: Needs, requested: str | None = AUTO) ->
                 f"{ways_out}; nothing was downloaded or changed"
             )
     return Choice(CUDA, f"{driver.describe()} runs what the lock needs ({needs.describe()})")
+
+
+def lock_file(settings: Settings, platform: str, variant: str | None) -> str:
+    """The lock file of ``variant`` for an image: it is built where it does not run, so there
+    is no driver to ask, and the CUDA lock is the default (VARIANT=cpu for the CPU one)."""
+    wanted = check_requested(variant)
+    if wanted != CPU:
+        return settings.lock_file(platform)
+    if not settings.has_cpu_variant:
+        raise LockstepError(
+            "VARIANT=cpu, but [tool.lockstep] declares no CPU variant (cpu-specs); declare one "
+            "and run `invoke lock`"
+        )
+    return settings.cpu_lock_file(platform)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m lockstep.core.variants lock-file VARIANT``: the lock an image installs."""
+    parser = argparse.ArgumentParser(prog="python -m lockstep.core.variants")
+    sub = parser.add_subparsers(dest="action", required=True)
+    name = sub.add_parser("lock-file", help="print the lock file name of a variant")
+    name.add_argument("variant", help="cuda or cpu (empty: cuda)")
+    name.add_argument("--platform", default="linux-64")
+    name.add_argument("--project-dir", type=Path, default=Path("."))
+    args = parser.parse_args(argv)
+    try:
+        print(lock_file(load_settings(args.project_dir), args.platform, args.variant))
+    except LockstepError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
