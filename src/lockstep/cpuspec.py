@@ -43,8 +43,9 @@ def pinned(spec: str, version: str) -> str:
     """``spec`` held at exactly ``version``, its build pattern (``*=cpu*``) kept."""
     parsed = parse_matchspec(spec)
     channel = f"{parsed.channel}::" if parsed.channel else ""
-    build = f"={parsed.build}" if parsed.build else ""
-    return f"{channel}{parsed.name}=={version}{build}"
+    # conda reads `=1.2=build` as exactly 1.2 (and conda-lock hashes both spellings alike).
+    held = f"={version}={parsed.build}" if parsed.build else f"=={version}"
+    return f"{channel}{parsed.name}{held}"
 
 
 def cpu_environment(env_text: str, settings: Settings, pins: Mapping[str, str]) -> str:
