@@ -468,6 +468,13 @@ def doctor(
         raise _fail(f"{prefix}: not a conda env (no conda-meta); pass the env's prefix")
     platform = _machine_platform()
     lock_file = read_explicit(project.lock_path(platform), platform)
+    cpu_path = project.cpu_lock_path(platform)
+    if project.settings.has_cpu_variant and cpu_path.is_file():
+        from lockstep.core.condameta import read_conda_meta
+        from lockstep.core.variants import installed_lock
+
+        installed = [(r.name, r.version, r.build) for r in read_conda_meta(where).values()]
+        lock_file = installed_lock(installed, [lock_file, read_explicit(cpu_path, platform)])
     poetry_lock = project.poetry_lock
     pyproject = read_toml(project.pyproject)
     locked = read_poetry_lock(poetry_lock, hashes=False) if poetry_lock.exists() else None

@@ -252,3 +252,15 @@ def test_update_report_shows_a_cuda_to_cpu_flip_and_a_cuda_version_change(
         r"note: conda-linux-64\.lock: download size [\d.]+ [kM]B -> [\d.]+ [kM]B", out
     ), out
     assert file_hashes(project.root) == before
+
+
+def test_doctor_compares_a_cpu_env_with_the_cpu_lock(
+    locked: Project, tmp_path: Path, standin_bin: Path
+):
+    project = with_driver(locked.copy(tmp_path / "p", tmp_path / "s", standin_bin), None)
+    project.invoke("reproduce")
+    assert conda_meta_records(project.prefix) == lock_records(project.root / CPU_LOCK)
+
+    done = project.invoke("doctor", "--json")
+
+    assert json.loads(done.stdout)["findings"] == []

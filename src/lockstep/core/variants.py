@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,6 +106,19 @@ def choose(driver: Driver | None, needs: Needs, requested: str | None = AUTO) ->
                 f"{ways_out}; nothing was downloaded or changed"
             )
     return Choice(CUDA, f"{driver.describe()} runs what the lock needs ({needs.describe()})")
+
+
+def installed_lock(
+    installed: Iterable[tuple[str, str, str]], locks: Sequence[ExplicitLock]
+) -> ExplicitLock:
+    """The lock an env was built from: the one sharing the most (name, version, build) with
+    the env's conda-meta (doctor compares the env with that one)."""
+    have = set(installed)
+
+    def shared(lock: ExplicitLock) -> int:
+        return len(have & {(e.name, e.version, e.build) for e in lock.entries})
+
+    return max(locks, key=shared)
 
 
 def lock_file(settings: Settings, platform: str, variant: str | None) -> str:
