@@ -143,3 +143,10 @@ def test_notes_size_from_the_package_cache(tmp_path: Path):
         "conda-linux-64-cpu.lock: download size 2.0 kB -> 2.0 kB (+0.0 kB; from the file:// "
         "archives and the package cache; 2 archives of unknown size)"
     )
+
+
+def test_doctor_reads_the_lock_the_env_was_built_from():
+    cuda = parse_explicit(generated_lock_text(CUDA_PACKAGES))
+    cpu = parse_explicit(generated_lock_text(CPU_PACKAGES))
+    assert variants.installed_lock(CPU_PACKAGES, [cuda, cpu]) is cpu
+    assert variants.installed_lock(CUDA_PACKAGES, [cuda, cpu]) is cuda

@@ -3,9 +3,11 @@
 Its promise: an existing env is kept until its replacement is complete, and the project's files
 are never half-written. How:
 
-1. Validate before touching: settings, both locks (any line ending, this machine's platform), the
-   archives a ``file://`` URL points at (md5/sha256 against the lock: conda checks only what it
-   downloads over http), pyproject.toml, poetry.lock and the Poetry-side install plan.
+1. Validate before touching: settings, the variant (the CUDA or the CPU lock by the NVIDIA
+   driver, lockstep.core.variants: an old driver is refused here), both locks (any line ending,
+   this machine's platform), the archives a ``file://`` URL points at (md5/sha256 against the
+   lock: conda checks only what it downloads over http), pyproject.toml, poetry.lock and the
+   Poetry-side install plan.
 2. Find the env by its real name from the frontend's own JSON (lockstep.core.envs); a listing that
    fails, hangs or cannot be read stops here.
 3. One at a time: an advisory lock (flock) in a folder beside the env, ``.<name>.lockstep/``.
