@@ -38,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -732,7 +732,7 @@ def choose_lock(
     cpu_lock: Path,
     platform: str,
     requested: str | None,
-    detect: Any = nvidia.detect,
+    detect: Callable[[], nvidia.Driver | None] = nvidia.detect,
 ) -> Path:
     """The lock this machine installs, chosen before anything is moved or downloaded: the CUDA
     lock where the driver runs it, the CPU lock where there is no driver; a driver too old for
