@@ -264,3 +264,20 @@ def test_doctor_compares_a_cpu_env_with_the_cpu_lock(
     done = project.invoke("doctor", "--json")
 
     assert json.loads(done.stdout)["findings"] == []
+
+
+def test_update_moves_both_locks_and_rebuilds_the_machines_variant(
+    locked: Project, tmp_path: Path, standin_bin: Path
+):
+    project = with_driver(locked.copy(tmp_path / "p", tmp_path / "s", standin_bin), None)
+    project.invoke("reproduce")
+    set_spec_line(project, "pytorch", "pytorch=2.6.*=cuda*")
+
+    proc = project.invoke("update")
+
+    assert lock_versions(project.lock)["pytorch"] == ("2.6.0", "cuda126_py311_0")
+    assert lock_versions(project.root / CPU_LOCK)["pytorch"] == ("2.6.0", "cpu_py311_0")
+    # No driver here: the env is rebuilt from the new CPU lock, and every file agrees again.
+    assert conda_meta_records(project.prefix) == lock_records(project.root / CPU_LOCK)
+    assert re.search(r"cpu +pytorch +2\.5\.1 -> 2\.6\.0", proc.stdout), proc.stdout
+    assert json.loads(project.invoke("check", "--json").stdout)["findings"] == []
