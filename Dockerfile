@@ -8,15 +8,19 @@
 
 # ---- Stage 1: the lock as it will be installed. Mirror settings (README "Mirrors") rewrite its
 # URLs here; without them it is copied unchanged. Needs only Python, which micromamba lacks.
+# VARIANT=cuda (default) or cpu picks the lock by [tool.lockstep] (README "Variants"): an image
+# is built where it does not run, so no driver is asked. CONDA_LOCK names a lock file instead.
 FROM python:3.11-slim AS lock
-ARG CONDA_LOCK=conda-linux-64.lock
+ARG VARIANT=cuda
+ARG CONDA_LOCK=""
 ARG LOCKSTEP_CONDA_MIRROR=""
 ARG LOCKSTEP_CONDA_CHANNEL_MIRRORS=""
 WORKDIR /work
 COPY src/lockstep/__init__.py src/lockstep/
 COPY src/lockstep/core/ src/lockstep/core/
-COPY ${CONDA_LOCK} conda.lock
-RUN PYTHONPATH=/work/src python -m lockstep.core.mirrors rewrite conda.lock --output env.lock
+COPY pyproject.toml conda-*.lock ./
+RUN lock="${CONDA_LOCK:-$(PYTHONPATH=/work/src python -m lockstep.core.variants lock-file "$VARIANT")}" \
+    && PYTHONPATH=/work/src python -m lockstep.core.mirrors rewrite "$lock" --output env.lock
 
 # ---- Stage 2: the env. micromamba is the frontend: one static binary, no base Python.
 FROM mambaorg/micromamba:2.0.5

@@ -14,6 +14,8 @@ ENV_NAME ?=
 FRONTEND ?=
 # LOCKED=1: reproduce refuses to make a conda lock when there is none (CI, images, clusters).
 LOCKED ?=
+# VARIANT=cuda|cpu: which conda lock reproduce installs (empty: chosen by the NVIDIA driver).
+VARIANT ?=
 PYTHON ?= python3
 VENV ?= .venv
 INVOKE ?= $(VENV)/bin/python -m invoke
@@ -24,7 +26,7 @@ IMAGE ?= lockstep
 export PYTHONNOUSERSITE := 1
 # Values reach recipes through the environment ("$$NAME"), never pasted into the shell text, so a
 # name with spaces or quotes is refused by the tasks instead of being run.
-export ENV_NAME FRONTEND LOCKED PYTHON VENV NEW_NAME IMAGE
+export ENV_NAME FRONTEND LOCKED VARIANT PYTHON VENV NEW_NAME IMAGE
 
 .PHONY: help  ## list the targets
 help:
@@ -34,7 +36,7 @@ help:
 env-create: $(VENV)/.installed
 	$(INVOKE) env-create --name "$$ENV_NAME" --frontend "$$FRONTEND"
 
-.PHONY: lock  ## solve environment.yml into conda-linux-64.lock with conda-lock
+.PHONY: lock  ## solve environment.yml into conda-linux-64.lock (and its CPU variant) with conda-lock
 lock: $(VENV)/.installed
 	$(INVOKE) lock
 
@@ -46,13 +48,13 @@ poetry-init: $(VENV)/.installed
 pin: $(VENV)/.installed
 	$(INVOKE) pin
 
-.PHONY: reproduce  ## recreate the exact env from the lock files (needs only conda/mamba)
+.PHONY: reproduce  ## recreate the exact env from the lock files (needs only conda/mamba; VARIANT=cuda|cpu)
 reproduce:
-	sh scripts/env-engine.sh reproduce --name "$$ENV_NAME" --frontend "$$FRONTEND" $(if $(LOCKED),--locked)
+	sh scripts/env-engine.sh reproduce --name "$$ENV_NAME" --frontend "$$FRONTEND" --variant "$$VARIANT" $(if $(LOCKED),--locked)
 
 .PHONY: update  ## re-lock, rebuild the env, refresh Poetry's side, report what changed
 update: $(VENV)/.installed
-	$(INVOKE) update --name "$$ENV_NAME" --frontend "$$FRONTEND"
+	$(INVOKE) update --name "$$ENV_NAME" --frontend "$$FRONTEND" --variant "$$VARIANT"
 
 .PHONY: verify-gpu  ## run the PyTorch CUDA sanity check inside the env
 verify-gpu: $(VENV)/.installed
@@ -64,7 +66,7 @@ rename: $(VENV)/.installed
 
 .PHONY: docker-build  ## build the image from the lock files (needs docker and conda-linux-64.lock)
 docker-build:
-	docker build --tag "$$IMAGE" --build-arg CONDA_LOCK --build-arg LOCKSTEP_CONDA_MIRROR --build-arg LOCKSTEP_CONDA_CHANNEL_MIRRORS --build-arg PIP_INDEX_URL .
+	docker build --tag "$$IMAGE" --build-arg VARIANT --build-arg CONDA_LOCK --build-arg LOCKSTEP_CONDA_MIRROR --build-arg LOCKSTEP_CONDA_CHANNEL_MIRRORS --build-arg PIP_INDEX_URL .
 
 .PHONY: lint  ## ruff check and format, mypy, then actionlint and hadolint
 lint: $(VENV)/.installed

@@ -166,6 +166,7 @@ def _engine(c: Context, project: Project, command: list[str]) -> None:
 
 _HELP_NAME = "env name (default: env-name in [tool.lockstep])"
 _HELP_FRONTEND = "conda, mamba, micromamba or a path to one (default: first on PATH)"
+_HELP_VARIANT = "cuda or cpu lock (default: auto, by the NVIDIA driver; see README, Variants)"
 
 
 @task(
@@ -285,6 +286,7 @@ def pin(
         "frontend": _HELP_FRONTEND,
         "force": "delete an existing env first instead of keeping it until the new one is built",
         "locked": "refuse when there is no conda lock, instead of locking first (CI, images)",
+        "variant": _HELP_VARIANT,
     }
 )
 def reproduce(
@@ -293,6 +295,7 @@ def reproduce(
     frontend: str | None = None,
     force: bool = False,
     locked: bool = False,
+    variant: str | None = None,
 ) -> None:
     """Recreate the exact env from conda-<platform>.lock and poetry.lock (no solve).
 
@@ -307,11 +310,20 @@ def reproduce(
         lock(c, frontend=frontend)
         pin(c)
     command = commands.engine_reproduce(
-        sys.executable, str(project.root), fe, project.settings.env_name, force=force, locked=locked
+        sys.executable,
+        str(project.root),
+        fe,
+        project.settings.env_name,
+        force=force,
+        locked=locked,
+        variant=variant or None,
     )
     _engine(c, project, command)
     if made and not c.config.run.dry:
-        files = f"{lock_path.name}, pyproject.toml and {project.settings.poetry_lock_file}"
+        locks = [lock_path.name]
+        if project.settings.has_cpu_variant:
+            locks.append(project.cpu_lock_path(_machine_platform()).name)
+        files = f"{', '.join(locks)}, pyproject.toml and {project.settings.poetry_lock_file}"
         print(f"lockstep: first locks made: commit {files}")
 
 
@@ -320,17 +332,24 @@ def reproduce(
         "name": _HELP_NAME,
         "frontend": _HELP_FRONTEND,
         "dry_run": "solve and report what would change; write and rebuild nothing",
+        "variant": _HELP_VARIANT,
     }
 )
 def update(
-    c: Context, name: str | None = None, frontend: str | None = None, dry_run: bool = False
+    c: Context,
+    name: str | None = None,
+    frontend: str | None = None,
+    dry_run: bool = False,
+    variant: str | None = None,
 ) -> None:
     """Re-lock, rebuild the env from the new lock, refresh Poetry's side, report what changed."""
     project = _project(c, env_name=name, frontend=frontend)
     spec = project.spec()
     platform = _machine_platform()
     fe = _frontend(project)
-    report = lifecycle.update(_Shell(c), project, spec, fe, sys.executable, platform, dry_run)
+    report = lifecycle.update(
+        _Shell(c), project, spec, fe, sys.executable, platform, dry_run, variant or None
+    )
     if report is not None:
         print(report)
 
@@ -354,6 +373,9 @@ def verify_gpu(
     project = _project(c, env_name=name, frontend=frontend)
     fe = _frontend(project)
     extra = (["--allow-cpu"] if allow_cpu else []) + (["--json"] if json else [])
+    cuda_lock = project.lock_path(_machine_platform())
+    if cuda_lock.is_file():  # the variant installed, and whether the driver runs the CUDA lock
+        extra += ["--cuda-lock", str(cuda_lock)]
     command = commands.verify_gpu(fe, project.settings.env_name, extra)
     _run(c, command, env=project.engine_environ())
 
@@ -448,6 +470,13 @@ def doctor(
         raise _fail(f"{prefix}: not a conda env (no conda-meta); pass the env's prefix")
     platform = _machine_platform()
     lock_file = read_explicit(project.lock_path(platform), platform)
+    cpu_path = project.cpu_lock_path(platform)
+    if project.settings.has_cpu_variant and cpu_path.is_file():
+        from lockstep.core.condameta import read_conda_meta
+        from lockstep.core.variants import installed_lock
+
+        installed = [(r.name, r.version, r.build) for r in read_conda_meta(where).values()]
+        lock_file = installed_lock(installed, [lock_file, read_explicit(cpu_path, platform)])
     poetry_lock = project.poetry_lock
     pyproject = read_toml(project.pyproject)
     locked = read_poetry_lock(poetry_lock, hashes=False) if poetry_lock.exists() else None

@@ -8,12 +8,13 @@ pre-commit. Every check returns findings; none raises for a problem it can descr
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lockstep import inputhash
+from lockstep import cpuspec, inputhash
 from lockstep.core import poetryhash
 from lockstep.core.errors import LockstepError
 from lockstep.core.explicit import ExplicitLock, pip_lines_error, read_explicit
@@ -21,6 +22,7 @@ from lockstep.core.names import normalize, pypi_names
 from lockstep.core.plan import PlanError, default_groups, lock_environment, plan_for
 from lockstep.core.poetrylock import LockedPackage, parse_poetry_lock, read_poetry_lock
 from lockstep.core.settings import Settings, read_toml
+from lockstep.core.variants import build_kind
 from lockstep.findings import Finding, error, warning
 from lockstep.pins import current_pins, desired_pins
 from lockstep.spec import EnvSpec, MatchSpec, load_env_spec, load_yaml
@@ -347,6 +349,70 @@ def _stale_conda_lock(
     ]
 
 
+def variant_findings(inputs: Inputs, cuda: ExplicitLock, platform: str) -> list[Finding]:
+    """The CPU variant's lock: present, solved from the spec derived from today's inputs and
+    the CUDA lock (lockstep.cpuspec; its input hash), free of CUDA builds, and at the CUDA
+    lock's version of every package both install."""
+    settings = inputs.settings
+    if not settings.has_cpu_variant:
+        return []
+    name = settings.cpu_lock_file(platform)
+    path = inputs.root / name
+    relock = "run `invoke lock` (it writes both locks) and commit both"
+    if not path.is_file():
+        what = f"[tool.lockstep.cpu-specs] declares a CPU variant, but there is no {name}"
+        return [error("cpu-lock-missing", name, what, relock)]
+    try:
+        cpu = read_explicit(path, platform)
+    except LockstepError as exc:
+        return [error("cpu-lock-invalid", name, str(exc), relock)]
+    found = []
+    mismatches = cpuspec.version_mismatches(cuda, cpu)
+    if mismatches:
+        listed = ", ".join(f"{n} {a} vs {b}" for n, a, b in mismatches[:5])
+        more = f" and {len(mismatches) - 5} more" if len(mismatches) > 5 else ""
+        what = (
+            f"the CPU lock differs from {settings.lock_file(platform)} in packages both install "
+            f"({listed}{more}), so one poetry.lock cannot serve both"
+        )
+        found.append(error("cpu-lock-mismatch", name, what, relock))
+    cuda_builds = [e.name for e in cpu.entries if build_kind(e.build) == "cuda"]
+    if cuda_builds:
+        what = f"the CPU lock installs CUDA builds: {', '.join(cuda_builds)}"
+        fix = "swap their specs in [tool.lockstep.cpu-specs] (e.g. 'NAME=*=cpu*'), then lock"
+        found.append(error("cpu-lock-cuda-build", name, what, fix))
+    found += _stale_cpu_lock(inputs, cuda, cpu, name, platform)
+    return found
+
+
+def _stale_cpu_lock(
+    inputs: Inputs, cuda: ExplicitLock, cpu: ExplicitLock, name: str, platform: str
+) -> list[Finding]:
+    settings = inputs.settings
+    env, vp = inputs.root / settings.environment_file, inputs.root / settings.virtual_packages_file
+    if inputs.spec is None or inputs.spec.pip or not vp.is_file() or cpu.input_hash is None:
+        return []  # each reported on its own for the CUDA lock
+    pins = cpuspec.shared_pins(cuda, (e.name for e in cpu.entries), settings)
+    try:
+        texts = cpuspec.cpu_inputs(
+            env.read_text(encoding="utf-8"), vp.read_text(encoding="utf-8"), settings, pins
+        )
+        with tempfile.TemporaryDirectory(prefix="lockstep-check-") as tmp:
+            derived_env, derived_vp = Path(tmp) / "environment.yml", Path(tmp) / "vp.yml"
+            derived_env.write_text(texts[0], encoding="utf-8")
+            derived_vp.write_text(texts[1], encoding="utf-8")
+            accepted = inputhash.accepted_hashes(derived_env, derived_vp, platform)
+    except (LockstepError, OSError, ValueError) as exc:
+        return [warning("cpu-lock-unverified", name, str(exc), "see the message")]
+    if cpu.input_hash in accepted:
+        return []
+    what = (
+        f"not solved from today's {settings.environment_file} + {settings.virtual_packages_file} "
+        f"with [tool.lockstep.cpu-specs] at {settings.lock_file(platform)}'s versions (input hash)"
+    )
+    return [error("cpu-lock-stale", name, what, "run `invoke lock` and commit both locks")]
+
+
 def poetry_lock_findings(inputs: Inputs) -> list[Finding]:
     """poetry.lock exists and matches pyproject.toml (Poetry's content hash)."""
     name = inputs.settings.poetry_lock_file
@@ -547,4 +613,5 @@ def run_checks(
         found += lock_found
         if lock is not None and lock.platform == platform:
             found += cross_lock_findings(inputs, lock, platform)
+            found += variant_findings(inputs, lock, platform)
     return list(dict.fromkeys(found))  # one platform's Poetry findings repeat on the next

@@ -220,6 +220,17 @@ class Benchmark:
 
 
 @dataclass
+class VariantInfo:
+    """Which variant the env holds (torch's build) and whether the driver runs the CUDA lock."""
+
+    installed: str
+    cuda_lock_needs: str | None
+    driver: str | None
+    driver_matches: bool | None
+    message: str
+
+
+@dataclass
 class Report:
     """Everything the check found; the JSON output is this, field for field."""
 
@@ -236,6 +247,7 @@ class Report:
     checks: list[NumericCheck] = field(default_factory=list)
     benchmarks: list[Benchmark] = field(default_factory=list)
     elapsed_s: float = 0.0
+    variant: VariantInfo | None = None
 
 
 # --- pure helpers -------------------------------------------------------------------------------
@@ -731,8 +743,11 @@ def build_report(
     allow_cpu: bool = False,
     import_error: str | None = None,
     driver: Callable[[], str | None] | None = None,
+    cuda_lock: Path | None = None,
+    variant: Callable[[], Any] | None = None,
 ) -> Report:
-    """Run every step that applies and return the findings; prints nothing."""
+    """Run every step that applies and return the findings; prints nothing. ``cuda_lock``: the
+    project's CUDA lock, to say whether the driver runs it (``variant``: the driver probe)."""
     started = time.perf_counter()
     problems: list[str] = []
     notes: list[str] = []
@@ -774,9 +789,48 @@ def build_report(
                     bench = benchmark_device(torch, device)
                     report.benchmarks.append(bench)
                     notes.extend(benchmark_warnings(bench))
+    if cuda_lock is not None or variant is not None:
+        report.variant = variant_info(report.torch, cuda_lock, variant)
+        if report.variant.installed == "cuda" and report.variant.driver_matches is False:
+            problems.append(report.variant.message)
     report.status, report.exit_code = decide(problems, has_cuda, torch is not None, allow_cpu)
     report.elapsed_s = round(time.perf_counter() - started, 3)
     return report
+
+
+def variant_info(
+    info: TorchInfo | None, cuda_lock: Path | None, detect: Callable[[], Any] | None = None
+) -> VariantInfo:
+    """The installed variant, and the driver against what the CUDA lock needs
+    (lockstep.core.variants: the same rule reproduce chooses by)."""
+    from lockstep.core import nvidia, variants
+    from lockstep.core.errors import LockstepError
+    from lockstep.core.explicit import read_explicit
+
+    installed = "unknown" if info is None else ("cuda" if info.cuda_build else "cpu")
+    driver = (detect or nvidia.detect)()
+    shown = driver.describe() if driver else None
+    needs = None
+    if cuda_lock is not None:
+        try:
+            needs = variants.needs_of(read_explicit(cuda_lock))
+        except LockstepError as exc:
+            return VariantInfo(installed, None, shown, None, str(exc))
+    if needs is None:
+        return VariantInfo(installed, None, shown, None, f"{installed} build of torch installed")
+    try:
+        choice = variants.choose(driver, needs)
+    except LockstepError as exc:
+        return VariantInfo(installed, needs.describe(), shown, False, str(exc))
+    matches = choice.variant == variants.CUDA
+    lock = cuda_lock.name if cuda_lock else "the CUDA lock"
+    if installed == "cpu":
+        message = f"CPU variant installed; {choice.reason}" + (
+            "; `make reproduce` would install the CUDA lock here" if matches else ""
+        )
+    else:
+        message = f"{installed.upper()} variant installed; {choice.reason} ({lock})"
+    return VariantInfo(installed, needs.describe(), shown, matches, message)
 
 
 # --- output -------------------------------------------------------------------------------------
@@ -850,6 +904,8 @@ def render_text(report: Report) -> str:
                 )
                 lines.append(f"  copies: H2D pinned {h2d} GB/s, D2D {d2d} GB/s")
                 lines.append(f"  peaks: {peak.card} ({peak.source})")
+    if report.variant is not None:
+        lines.append(f"variant: {report.variant.message}")
     if report.quick:
         lines.append("benchmark skipped (--quick)")
     lines.extend(f"warning: {text}" for text in report.warnings)
@@ -889,6 +945,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help=f"exit {EXIT_OK} instead of {EXIT_NO_CUDA} when torch works but has no CUDA device",
     )
+    parser.add_argument(
+        "--cuda-lock",
+        type=Path,
+        help="the project's CUDA lock: say which variant is installed and whether the driver "
+        "runs that lock",
+    )
     return parser.parse_args(argv)
 
 
@@ -897,7 +959,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     torch, import_error = load_torch()
     report = build_report(
-        torch, quick=args.quick, allow_cpu=args.allow_cpu, import_error=import_error
+        torch,
+        quick=args.quick,
+        allow_cpu=args.allow_cpu,
+        import_error=import_error,
+        cuda_lock=args.cuda_lock,
     )
     print(render_json(report) if args.json else render_text(report))
     return report.exit_code

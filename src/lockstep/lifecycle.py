@@ -8,6 +8,7 @@ failure raises LockstepError with one line saying what to do, and changes nothin
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -21,7 +22,7 @@ from lockstep.core.explicit import ExplicitLock, read_explicit
 from lockstep.core.frontend import FRONTENDS, Frontend, frontend_for_lock, kind_of
 from lockstep.core.fsutil import read_text, text_diff, write_files_atomically
 from lockstep.core.settings import Settings, load_settings
-from lockstep.lockdiff import diff_versions, format_report, poetry_versions
+from lockstep.lockdiff import diff_versions, format_report, hardware_notes, poetry_versions
 from lockstep.spec import EnvSpec, load_env_spec, load_yaml
 
 PYPROJECT = "pyproject.toml"
@@ -98,6 +99,9 @@ class Project:
     def lock_path(self, platform: str) -> Path:
         return self.root / self.settings.lock_file(platform)
 
+    def cpu_lock_path(self, platform: str) -> Path:
+        return self.root / self.settings.cpu_lock_file(platform)
+
     def spec(self) -> EnvSpec:
         return load_env_spec(self.environment_file)
 
@@ -150,6 +154,25 @@ def lock_frontend(shell: Shell, settings: Settings) -> Frontend:
 # --------------------------------------------------------------------------- lock
 
 
+def _conda_lock(
+    shell: Shell,
+    fe: Frontend,
+    environment_file: Path,
+    virtual_packages_file: Path,
+    platforms: Sequence[str],
+    template: Path,
+    what: str,
+) -> None:
+    command = commands.conda_lock(
+        fe, str(environment_file), str(virtual_packages_file), platforms, str(template)
+    )
+    result = shell.run(command, warn=True)
+    if result is not None and result.failed:
+        raise LockstepError(
+            f"conda-lock could not solve {what} (its reason is above); no lock file was changed"
+        )
+
+
 def solve(shell: Shell, project: Project, spec: EnvSpec, out_dir: Path) -> dict[str, Path]:
     """Run conda-lock into ``out_dir``; returns platform -> written lock."""
     check_spec_for_lock(spec)
@@ -160,28 +183,84 @@ def solve(shell: Shell, project: Project, spec: EnvSpec, out_dir: Path) -> dict[
             f"{vp_file}: not found; it lists the virtual packages (__cuda, __glibc, ...)"
         )
     fe = lock_frontend(shell, settings)
-    template = str(out_dir / Path(settings.lock_file_template).name)
-    command = commands.conda_lock(
-        fe, str(project.environment_file), str(vp_file), settings.platforms, template
+    template = out_dir / Path(settings.lock_file_template).name
+    _conda_lock(
+        shell,
+        fe,
+        project.environment_file,
+        vp_file,
+        settings.platforms,
+        template,
+        "environment.yml",
     )
-    result = shell.run(command, warn=True)
-    if result is not None and result.failed:
-        raise LockstepError(
-            "conda-lock could not solve environment.yml (its reason is above); "
-            "no lock file was changed"
-        )
     return {p: out_dir / Path(settings.lock_file(p)).name for p in settings.platforms}
 
 
+# A CPU solve pinned to the CUDA lock's versions may reach other packages than the free one did.
+CPU_ROUNDS = 3
+
+
+def solve_cpu(
+    shell: Shell, project: Project, cuda_locks: Mapping[str, Path], out_dir: Path
+) -> dict[str, Path]:
+    """The CPU variant of each platform, solved from the derived spec files (lockstep.cpuspec)
+    with every package it shares with the CUDA lock pinned to the CUDA lock's version."""
+    from lockstep import cpuspec
+
+    settings = project.settings
+    fe = lock_frontend(shell, settings)
+    env_text = read_text(project.environment_file)
+    vp_text = read_text(project.virtual_packages_file)
+    written: dict[str, Path] = {}
+    for platform, cuda_path in cuda_locks.items():
+        cuda = None if shell.dry else read_explicit(cuda_path, platform)
+        pins: dict[str, str] = {}
+        for round_number in range(CPU_ROUNDS):
+            folder = out_dir / f"cpu-{platform}-{round_number}"
+            folder.mkdir()
+            env_cpu, vp_cpu = cpuspec.cpu_inputs(env_text, vp_text, settings, pins)
+            (folder / "environment.yml").write_text(env_cpu, encoding="utf-8")
+            (folder / "virtual-packages.yml").write_text(vp_cpu, encoding="utf-8")
+            name = settings.cpu_lock_file(platform)
+            _conda_lock(
+                shell,
+                fe,
+                folder / "environment.yml",
+                folder / "virtual-packages.yml",
+                [platform],
+                folder / name,
+                "the CPU variant (environment.yml with [tool.lockstep.cpu-specs], held at the "
+                "CUDA lock's versions)",
+            )
+            if cuda is None:
+                break
+            cpu = read_explicit(folder / name, platform)
+            wanted = cpuspec.shared_pins(cuda, (e.name for e in cpu.entries), settings)
+            if wanted == pins:
+                written[platform] = folder / name
+                break
+            pins = wanted
+        else:
+            raise LockstepError(
+                f"the CPU variant of {platform} does not settle on the CUDA lock's versions in "
+                f"{CPU_ROUNDS} solves; check [tool.lockstep.cpu-specs]; no lock file was changed"
+            )
+    return written
+
+
 def lock(shell: Shell, project: Project) -> list[Path]:
-    """Solve environment.yml into the conda locks; returns the files written (none under
-    --dry), all of them or, on any failure, none."""
+    """Solve environment.yml into the conda locks (and the CPU variant's, where declared);
+    returns the files written (none under --dry), all of them or, on any failure, none."""
     spec = project.spec()
     with tempfile.TemporaryDirectory(prefix="lockstep-lock-") as tmp:
         written = solve(shell, project, spec, Path(tmp))
+        cpu = {}
+        if project.settings.has_cpu_variant:
+            cpu = solve_cpu(shell, project, written, Path(tmp))
         if shell.dry:
             return []
         new = {project.lock_path(p): read_text(path) for p, path in written.items()}
+        new |= {project.cpu_lock_path(p): read_text(path) for p, path in cpu.items()}
         write_files_atomically(new)
     return list(new)
 
@@ -301,6 +380,16 @@ def pin(
 # --------------------------------------------------------------------------- update
 
 
+def _pkgs_dirs(shell: Shell, fe: Frontend) -> list[Path]:
+    """The frontend's package caches (archive sizes for the report); none if it does not say."""
+    try:
+        info = json.loads(shell.query(commands.info(fe)))
+    except (LockstepError, ValueError):
+        return []
+    dirs = info.get("pkgs_dirs") if isinstance(info, dict) else None
+    return [Path(d) for d in dirs if isinstance(d, str)] if isinstance(dirs, list) else []
+
+
 def update(
     shell: Shell,
     project: Project,
@@ -309,54 +398,70 @@ def update(
     python: str,
     platform: str,
     dry_run: bool = False,
+    variant: str | None = None,
 ) -> str | None:
-    """Re-lock, pin and lock Poetry's side in scratch, then have the engine rebuild the env and
-    write the three files with it: all of it, or (any failure, any signal) none of it.
+    """Re-lock (both variants, where a CPU variant is declared), pin and lock Poetry's side in
+    scratch, then have the engine rebuild the env and write the files with it: all of it, or
+    (any failure, any signal) none of it.
 
     Returns the change report (None under --dry, where nothing past the solve runs).
     """
     settings = project.settings
     lock_path = project.lock_path(platform)
+    cpu_path = project.cpu_lock_path(platform)
     if not dry_run:
         # An update killed half-way is undone first, so what is read below is what was there.
         recover = commands.engine_recover(python, str(project.root), fe, settings.env_name)
         shell.run(recover, env=project.engine_environ())
     old_lock = read_explicit(lock_path) if lock_path.exists() else None
+    old_cpu = read_explicit(cpu_path) if cpu_path.exists() else None
     old_pypi = poetry_versions(project.poetry_lock)
     with tempfile.TemporaryDirectory(prefix="lockstep-update-") as tmp:
         scratch = Path(tmp)
-        new_lock_path = solve(shell, project.with_overrides(platforms=(platform,)), spec, scratch)[
-            platform
-        ]
+        one = project.with_overrides(platforms=(platform,))
+        new_lock_path = solve(shell, one, spec, scratch)[platform]
+        new_cpu_path = None
+        if settings.has_cpu_variant:
+            new_cpu_path = solve_cpu(shell, one, {platform: new_lock_path}, scratch).get(platform)
         if shell.dry:
             return None
         new_lock = read_explicit(new_lock_path, platform)
+        new_cpu = read_explicit(new_cpu_path, platform) if new_cpu_path else None
         text = project.pyproject.read_text("utf-8")
         scratch_dir = scratch_project(project, text, scratch / "project")
         pin_and_lock(shell, project, new_lock, scratch_dir)
         new_pyproject, new_poetry_lock = scratch_dir / PYPROJECT, scratch_dir / "poetry.lock"
         changes = diff_versions(conda_versions(old_lock), conda_versions(new_lock), "conda")
+        pkgs = _pkgs_dirs(shell, fe)
+        notes = hardware_notes(old_lock, new_lock, lock_path.name, pkgs)
+        if new_cpu is not None:
+            changes += diff_versions(conda_versions(old_cpu), conda_versions(new_cpu), "cpu")
+            notes += hardware_notes(old_cpu, new_cpu, cpu_path.name, pkgs)
         changes += diff_versions(old_pypi, poetry_versions(new_poetry_lock), "pypi")
+        report = format_report(changes, notes)
         if dry_run:
-            return format_report(changes)
+            return report
+        pairs = [
+            (lock_path, new_lock_path),
+            (project.pyproject, new_pyproject),
+            (project.poetry_lock, new_poetry_lock),
+        ]
+        if new_cpu_path is not None:
+            pairs.append((cpu_path, new_cpu_path))
         command = commands.engine_reproduce(
             python,
             str(project.root),
             fe,
             settings.env_name,
             conda_lock=str(new_lock_path),
+            cpu_lock=str(new_cpu_path) if new_cpu_path else None,
+            variant=variant,
             poetry_lock=str(new_poetry_lock),
             pyproject=str(new_pyproject),
-            commit=_commit_pairs(
-                [
-                    (lock_path, new_lock_path),
-                    (project.pyproject, new_pyproject),
-                    (project.poetry_lock, new_poetry_lock),
-                ]
-            ),
+            commit=_commit_pairs(pairs),
         )
         shell.run(command, env=project.engine_environ())
-    return format_report(changes)
+    return report
 
 
 def _commit_pairs(pairs: Sequence[tuple[Path, Path]]) -> list[tuple[str, str]]:

@@ -239,6 +239,18 @@ def pytorch_package(version: str) -> CondaPackage:
     )
 
 
+def pytorch_cpu_package(version: str) -> CondaPackage:
+    """conda-forge-style `pytorch` CPU build: no __cuda, no CUDA runtime."""
+    return CondaPackage(
+        name="pytorch",
+        version=version,
+        build="cpu_py311_0",
+        subdir="linux-64",
+        depends=(PYTHON_DEP, "filelock"),
+        files=_python_dist("torch", version, "torch", requires=["filelock"]),
+    )
+
+
 def default_packages() -> list[CondaPackage]:
     return [
         python_package(),

@@ -45,6 +45,10 @@ LEAKY_PREFIXES = (
     "MAKEFLAGS",
     "MAKELEVEL",
     "MFLAGS",
+    # The variant choice and the driver probes (CI sets VARIANT=cpu; tests fake their drivers).
+    "VARIANT",
+    "LOCKSTEP_LIBCUDA",
+    "LOCKSTEP_NVIDIA_",
 )
 
 

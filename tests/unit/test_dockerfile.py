@@ -98,9 +98,11 @@ def test_the_lock_stage_copies_only_the_lock_and_the_rewrite() -> None:
     assert copies == [
         "src/lockstep/__init__.py src/lockstep/",
         "src/lockstep/core/ src/lockstep/core/",
-        "${CONDA_LOCK} conda.lock",
+        "pyproject.toml conda-*.lock ./",
     ]
-    _index(lock_stage, "RUN", r"-m lockstep\.core\.mirrors rewrite conda\.lock --output env\.lock")
+    # The variant's lock by [tool.lockstep] (lockstep.core.variants), unless CONDA_LOCK names one.
+    _index(lock_stage, "RUN", r'-m lockstep\.core\.variants lock-file "\$VARIANT"')
+    _index(lock_stage, "RUN", r'-m lockstep\.core\.mirrors rewrite "\$lock" --output env\.lock')
 
 
 def test_nothing_solves() -> None:

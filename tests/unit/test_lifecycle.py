@@ -70,9 +70,17 @@ def project(tmp_path: Path) -> Project:
 def test_lock_solves_in_scratch_and_writes_the_lock(project: Project) -> None:
     shell = RecordingShell(_solve_into_template)
     written = lifecycle.lock(shell, project)
-    assert written == [project.root / "conda-linux-64.lock"]
+    assert written == [
+        project.root / "conda-linux-64.lock",
+        project.root / "conda-linux-64-cpu.lock",
+    ]
     assert written[0].read_text() == LOCK_TEXT
-    [argv] = shell.calls
+    # The CPU variant: a free solve, then one held at the CUDA lock's versions, which settles.
+    argv, *cpu_solves = shell.calls
+    assert len(cpu_solves) == 2
+    for cpu in cpu_solves:
+        derived = cpu[cpu.index("--file") + 1]
+        assert derived != str(project.environment_file) and "--platform" in cpu
     template = argv[argv.index("--filename-template") + 1]
     assert argv[:12] == [
         "conda-lock",

@@ -98,7 +98,7 @@ def test_one_ci_entry_point_runs_lint_then_the_readme_test_command_on_every_push
     assert "push" in _triggers(workflow)
     runs = [s for job in workflow["jobs"] for s in _steps(workflow, job) if "run" in s]
     [ci] = [s for s in runs if s["run"] == "bash .ci/run"]
-    assert ci["env"] == {"LOCKSTEP_REQUIRE_LINTERS": "1"}
+    assert ci["env"] == {"LOCKSTEP_REQUIRE_LINTERS": "1", "VARIANT": "cpu"}
     assert not [s for s in runs if s["run"].startswith("make ")], "make runs only inside .ci/run"
     script = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     makes = [line.strip() for line in script if line.strip().startswith("make ")]
@@ -131,6 +131,7 @@ def test_lock_refresh_locks_then_pins_then_opens_a_pull_request() -> None:
     assert pull["with"]["body-path"].endswith("report.md")
     assert set(pull["with"]["add-paths"].split()) == {
         "conda-linux-64.lock",
+        "conda-linux-64-cpu.lock",
         "pyproject.toml",
         "poetry.lock",
     }

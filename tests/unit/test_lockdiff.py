@@ -36,11 +36,16 @@ def test_lock_changes_both_sides(tmp_path: Path) -> None:
         [("python", "3.11.10", "h_0"), ("xz", "5.6", "h_0")],
         {"rich": "13.0.0", "six": "1.17.0"},
     )
-    assert lock_changes(old, new) == [
+    changes, notes = lock_changes(old, new)
+    assert changes == [
         Change("conda", "python", "3.11.9", "3.11.10"),
         Change("conda", "xz", None, "5.6"),
         Change("conda", "zlib", "1.3", None),
         Change("pypi", "six", "1.16.0", "1.17.0"),
+    ]
+    assert notes == [
+        "conda-linux-64.lock: download size unknown (an explicit lock has no sizes, and none of "
+        "its archives is local or in the package cache)"
     ]
 
 
@@ -48,10 +53,14 @@ def test_first_lock_reports_every_package_added(tmp_path: Path, capsys) -> None:
     old = _locks(tmp_path / "old", None, {})
     new = _locks(tmp_path / "new", [("python", "3.11.9", "h_0")], {})
     assert main(["--old", str(old), "--new", str(new)]) == 0
-    assert capsys.readouterr().out == ("1 package(s) changed:\n  conda python  - -> 3.11.9\n")
+    assert capsys.readouterr().out == (
+        "1 package(s) changed:\n  conda python  - -> 3.11.9\n"
+        "  note: conda-linux-64.lock: download size unknown (an explicit lock has no sizes, and "
+        "none of its archives is local or in the package cache)\n"
+    )
 
 
 def test_no_change(tmp_path: Path, capsys) -> None:
     old = _locks(tmp_path / "old", [("python", "3.11.9", "h_0")], {"six": "1.17.0"})
     assert main(["--old", str(old), "--new", str(old)]) == 0
-    assert capsys.readouterr().out == "No package changed.\n"
+    assert capsys.readouterr().out.startswith("No package changed.\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import shutil
 import sys
@@ -395,12 +396,14 @@ def test_reproduce_without_a_lock_locks_and_pins_first(project: Path, on_path, c
     shell = Shell({"conda-lock": _write_lock(LOCK_TEXT)}, root=project)
     tasks.reproduce(shell)
     tools = [c[0] if c[0] != sys.executable else c[4] for c in shell.calls]
-    assert tools == ["conda-lock", "poetry", "reproduce"]
+    # The CUDA lock, then the CPU variant's (a free solve, one at the CUDA lock's versions).
+    assert tools == ["conda-lock", "conda-lock", "conda-lock", "poetry", "reproduce"]
     assert (project / "conda-linux-64.lock").read_text() == LOCK_TEXT
     out = capsys.readouterr().out
     assert "no conda-linux-64.lock yet: locking environment.yml, then pinning" in out
     assert out.splitlines()[-1] == (
-        "lockstep: first locks made: commit conda-linux-64.lock, pyproject.toml and poetry.lock"
+        "lockstep: first locks made: commit conda-linux-64.lock, conda-linux-64-cpu.lock, "
+        "pyproject.toml and poetry.lock"
     )
 
 
@@ -468,13 +471,15 @@ def test_update_hands_env_and_files_to_the_engine_together(project: Path, on_pat
         root=project,
     )
     tasks.update(shell)
-    _recover, _solve, poetry_lock, rebuild = shell.calls
+    _recover, _solve, _cpu_free, _cpu_held, poetry_lock, info, rebuild = shell.calls
+    assert info == [f"{BIN}/conda", "info", "--json"]  # the package cache, for archive sizes
     assert poetry_lock[:2] == ["poetry", "--directory"] and poetry_lock[3:] == ["lock"]
     assert rebuild[7:11] == ["--name", "lockstep", "--frontend", f"{BIN}/conda"]
-    options = dict(zip(rebuild[11:17:2], rebuild[12:17:2], strict=True))
+    options = dict(zip(rebuild[11:19:2], rebuild[12:19:2], strict=True))
     scratch = Path(options["--conda-lock"]).parent
     assert options == {
         "--conda-lock": str(scratch / "conda-linux-64.lock"),
+        "--cpu-lock": str(scratch / "cpu-linux-64-1" / "conda-linux-64-cpu.lock"),
         "--poetry-lock": str(scratch / "project" / "poetry.lock"),
         "--pyproject": str(scratch / "project" / "pyproject.toml"),
     }
@@ -482,7 +487,7 @@ def test_update_hands_env_and_files_to_the_engine_together(project: Path, on_pat
     assert 'torch = "2.8.0"' in seen["pyproject.toml"]
     # The task itself writes nothing: the engine writes the files once the env is complete.
     assert _snapshot(project) == before
-    assert "conda pytorch  2.7.1 -> 2.8.0" in capsys.readouterr().out
+    assert re.search(r"conda pytorch +2\.7\.1 -> 2\.8\.0", capsys.readouterr().out)
 
 
 def test_update_failed_rebuild_keeps_every_file(project: Path, on_path) -> None:
@@ -507,7 +512,7 @@ def test_update_dry_run_reports_and_keeps_files(project: Path, on_path, capsys) 
         {"conda-lock": _write_lock(LOCK_TEXT.replace("numpy-2.1.3-", "numpy-2.2.0-"))}, root=project
     )
     tasks.update(shell, dry_run=True)
-    assert "conda numpy  2.1.3 -> 2.2.0" in capsys.readouterr().out
+    assert re.search(r"conda numpy +2\.1\.3 -> 2\.2\.0", capsys.readouterr().out)
     assert _snapshot(project) == before
     assert not any("lockstep.core.engine" in c for c in shell.calls)
 

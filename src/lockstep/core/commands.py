@@ -53,6 +53,8 @@ def engine_reproduce(
     force: bool = False,
     locked: bool = False,
     conda_lock: str | None = None,
+    cpu_lock: str | None = None,
+    variant: str | None = None,
     poetry_lock: str | None = None,
     pyproject: str | None = None,
     commit: Sequence[tuple[str, str]] = (),
@@ -61,6 +63,8 @@ def engine_reproduce(
     options = ["--name", name, "--frontend", fe.path]
     for flag, value in (
         ("--conda-lock", conda_lock),
+        ("--cpu-lock", cpu_lock),
+        ("--variant", variant),
         ("--poetry-lock", poetry_lock),
         ("--pyproject", pyproject),
     ):

@@ -3,9 +3,11 @@
 Its promise: an existing env is kept until its replacement is complete, and the project's files
 are never half-written. How:
 
-1. Validate before touching: settings, both locks (any line ending, this machine's platform), the
-   archives a ``file://`` URL points at (md5/sha256 against the lock: conda checks only what it
-   downloads over http), pyproject.toml, poetry.lock and the Poetry-side install plan.
+1. Validate before touching: settings, the variant (the CUDA or the CPU lock by the NVIDIA
+   driver, lockstep.core.variants: an old driver is refused here), both locks (any line ending,
+   this machine's platform), the archives a ``file://`` URL points at (md5/sha256 against the
+   lock: conda checks only what it downloads over http), pyproject.toml, poetry.lock and the
+   Poetry-side install plan.
 2. Find the env by its real name from the frontend's own JSON (lockstep.core.envs); a listing that
    fails, hangs or cannot be read stops here.
 3. One at a time: an advisory lock (flock) in a folder beside the env, ``.<name>.lockstep/``.
@@ -36,14 +38,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from lockstep.core import commands, condameta, envvars, mirrors
+from lockstep.core import commands, condameta, envvars, mirrors, nvidia, variants
 from lockstep.core.envs import EnvListing, child_environ, list_envs, machine_platform
 from lockstep.core.errors import LockstepError
 from lockstep.core.explicit import ExplicitLock, pip_lines_error, read_explicit
@@ -680,6 +682,7 @@ def reproduce(args: argparse.Namespace) -> int:
     settings = _settings(args)
     platform = machine_platform()
     lock_path = _resolve(project, args.conda_lock, settings.lock_file(platform))
+    variants.check_requested(args.variant)
     fe = find_frontend(settings.frontend, shutil.which)  # first: nothing else helps without one
     if not lock_path.exists() and not args.commit:
         if args.locked:
@@ -690,6 +693,11 @@ def reproduce(args: argparse.Namespace) -> int:
             )
         say(f"lockstep: no {lock_path.name} yet: locking environment.yml first (LOCKED=1 refuses)")
         return NEEDS_FIRST_LOCK
+    cpu_lock = _resolve(project, args.cpu_lock, settings.cpu_lock_file(platform))
+    cuda_lock, lock_path = (
+        lock_path,
+        choose_lock(settings, lock_path, cpu_lock, platform, args.variant),
+    )
     lock = read_explicit(lock_path, platform)
     if lock.pip:  # conda skips them; the Poetry side is where PyPI packages belong
         raise LockstepError(f"{pip_lines_error(lock)}; nothing was changed")
@@ -718,7 +726,9 @@ def reproduce(args: argparse.Namespace) -> int:
         request = Request(settings.env_name, fe, args.force, commit)
 
         def build(prefix: Path) -> None:
-            if not commit.pairs:  # update's new locks are fresh by construction
+            # update's new locks are fresh by construction; the CPU lock's inputs are derived
+            # (`invoke check` hashes them: that needs the tooling).
+            if not commit.pairs and lock_path == cuda_lock:
                 _warn_if_stale(project, settings, lock, side)
             run_step(commands.create_from_lock(fe, str(prefix), str(install_lock)))
             if not env_python(prefix).exists():
@@ -732,6 +742,38 @@ def reproduce(args: argparse.Namespace) -> int:
     locks = f"{lock_path.name} and {side.poetry_lock_path.name}"
     say(f"lockstep: '{settings.env_name}' at {prefix} matches {locks}")
     return 0
+
+
+def choose_lock(
+    settings: Settings,
+    cuda_lock: Path,
+    cpu_lock: Path,
+    platform: str,
+    requested: str | None,
+    detect: Callable[[], nvidia.Driver | None] = nvidia.detect,
+) -> Path:
+    """The lock this machine installs, chosen before anything is moved or downloaded: the CUDA
+    lock where the driver runs it, the CPU lock where there is no driver; a driver too old for
+    the CUDA lock is refused (lockstep.core.variants)."""
+    if not settings.has_cpu_variant:
+        if variants.check_requested(requested) == variants.CPU:
+            raise LockstepError(
+                "VARIANT=cpu, but [tool.lockstep] declares no CPU variant (cpu-specs); "
+                "declare one and run `invoke lock`, or leave VARIANT unset"
+            )
+        return cuda_lock
+    needs = variants.needs_of(read_explicit(cuda_lock, platform))
+    wanted = variants.check_requested(requested)
+    driver = detect() if wanted == variants.AUTO else None
+    choice = variants.choose(driver, needs, wanted)
+    chosen = cuda_lock if choice.variant == variants.CUDA else cpu_lock
+    if not chosen.is_file():
+        raise LockstepError(
+            f"{chosen.name} not found ({choice.reason}); run `invoke lock` (it writes the CUDA "
+            "and the CPU lock) and commit both; nothing was changed"
+        )
+    say(f"lockstep: {choice.variant.upper()} variant, {chosen.name}: {choice.reason}")
+    return chosen
 
 
 def _mirrored(lock_path: Path, tmp: Path) -> Path:
@@ -852,6 +894,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("reproduce", parents=[common], help="the env from both locks")
     rep.add_argument("--conda-lock", help="explicit lock (default: the lock of this platform)")
+    rep.add_argument("--cpu-lock", help="CPU variant's lock (default: cpu-lock-file-template)")
+    rep.add_argument(
+        "--variant",
+        default="auto",
+        help="cuda or cpu; auto (or empty): by the NVIDIA driver (default: auto)",
+    )
     rep.add_argument("--poetry-lock", help="Poetry's lock (default: poetry-lock-file setting)")
     rep.add_argument("--pyproject", help="pyproject.toml to plan with (default: the project's)")
     rep.add_argument("--force", action="store_true", help="delete the old env first")

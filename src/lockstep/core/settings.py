@@ -37,10 +37,24 @@ class Settings:
     pin_group: str = "conda"
     # conda packages that are pinned even when not named in environment.yml.
     pin_extra: tuple[str, ...] = ()
+    # The CPU variant, derived from environment.yml: conda name -> its spec there ("" = dropped).
+    # Empty: no CPU variant, one lock per platform.
+    cpu_specs: Mapping[str, str] = field(default_factory=dict)
+    # Virtual packages left out of the CPU solve (a CPU build must not need a driver).
+    cpu_drop_virtual: tuple[str, ...] = ("__cuda",)
+    cpu_lock_file_template: str = "conda-{platform}-cpu.lock"
 
     def lock_file(self, platform: str) -> str:
         """Name of the explicit lock of one platform."""
         return self.lock_file_template.format(platform=platform)
+
+    def cpu_lock_file(self, platform: str) -> str:
+        """Name of the CPU variant's explicit lock of one platform."""
+        return self.cpu_lock_file_template.format(platform=platform)
+
+    @property
+    def has_cpu_variant(self) -> bool:
+        return bool(self.cpu_specs)
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """A copy where every override that is not None wins."""
@@ -99,8 +113,19 @@ def validate(settings: Settings, source: str = PYPROJECT) -> None:
         )
     for attribute in ("environment_file", "virtual_packages_file", "poetry_lock_file"):
         _check_inside_project(attribute, getattr(settings, attribute), source)
+    if "{platform}" not in settings.cpu_lock_file_template:
+        raise LockstepError(
+            f"{source}: cpu-lock-file-template {settings.cpu_lock_file_template!r} must contain "
+            "{platform}, e.g. 'conda-{platform}-cpu.lock'"
+        )
+    if settings.cpu_lock_file_template == settings.lock_file_template:
+        raise LockstepError(
+            f"{source}: cpu-lock-file-template equals lock-file-template; give the CPU lock its "
+            "own name, e.g. 'conda-{platform}-cpu.lock'"
+        )
     for platform in settings.platforms:
         _check_lock_file_name(settings, platform, source)
+        _check_lock_file_name(settings, platform, source, cpu=True)
     frontend = settings.frontend
     if frontend != "auto":
         try:
@@ -122,12 +147,14 @@ def _check_inside_project(attribute: str, value: str, source: str) -> None:
         )
 
 
-def _check_lock_file_name(settings: Settings, platform: str, source: str) -> None:
+def _check_lock_file_name(
+    settings: Settings, platform: str, source: str, cpu: bool = False
+) -> None:
     """Each platform's lock is a file in the project folder (the Makefile and make reproduce
     look for it there), so the formatted template has no folder part."""
-    template = settings.lock_file_template
+    template = settings.cpu_lock_file_template if cpu else settings.lock_file_template
     try:
-        name = settings.lock_file(platform)
+        name = settings.cpu_lock_file(platform) if cpu else settings.lock_file(platform)
     except (KeyError, IndexError, ValueError):
         raise LockstepError(
             f"{source}: lock-file-template {template!r} has a placeholder other than {{platform}}; "

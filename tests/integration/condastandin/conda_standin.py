@@ -231,14 +231,22 @@ def channels_from(args: argparse.Namespace, extra: Sequence[str] = ()) -> list[s
     return given
 
 
+def _spec(text: str) -> rattler.MatchSpec:
+    """A spec read as conda reads it: `python 3.11.7` (conda-lock's spelling of
+    `python==3.11.7`) is exactly 3.11.7, where rattler's strict parser refuses it."""
+    return rattler.MatchSpec(text, strict=False)
+
+
 def _not_in_channels(channels: Sequence[str], specs: Sequence[str]) -> list[str]:
     """Specs that no record of the channels matches (conda: PackagesNotFoundInChannelsError)."""
     real = [s for s in specs if not s.startswith("__")]
     found = asyncio.run(
-        _gateway().query(list(channels), [subdir(), "noarch"], real, recursive=False)
+        _gateway().query(
+            list(channels), [subdir(), "noarch"], [_spec(s) for s in real], recursive=False
+        )
     )
     records = [r for group in found for r in group]
-    return [s for s in real if not any(rattler.MatchSpec(s).matches(r) for r in records)]
+    return [s for s in real if not any(_spec(s).matches(r) for r in records)]
 
 
 def solve(channels: Sequence[str], specs: Sequence[str]) -> list[rattler.RepoDataRecord]:
@@ -255,7 +263,7 @@ def solve(channels: Sequence[str], specs: Sequence[str]) -> list[rattler.RepoDat
         return asyncio.run(
             rattler.solve(
                 list(channels),
-                list(specs),
+                [_spec(s) for s in specs],
                 gateway=_gateway(),
                 platforms=[subdir(), "noarch"],
                 virtual_packages=virtual_packages(),
