@@ -14,6 +14,9 @@ ENV_NAME ?=
 FRONTEND ?=
 # LOCKED=1: reproduce refuses to make a conda lock when there is none (CI, images, clusters).
 LOCKED ?=
+# BUNDLE=path: reproduce offline from a bundle (`make bundle OUTPUT=path` writes one).
+BUNDLE ?=
+OUTPUT ?= bundle
 PYTHON ?= python3
 VENV ?= .venv
 INVOKE ?= $(VENV)/bin/python -m invoke
@@ -24,7 +27,7 @@ IMAGE ?= lockstep
 export PYTHONNOUSERSITE := 1
 # Values reach recipes through the environment ("$$NAME"), never pasted into the shell text, so a
 # name with spaces or quotes is refused by the tasks instead of being run.
-export ENV_NAME FRONTEND LOCKED PYTHON VENV NEW_NAME IMAGE
+export ENV_NAME FRONTEND LOCKED BUNDLE OUTPUT PYTHON VENV NEW_NAME IMAGE
 
 .PHONY: help  ## list the targets
 help:
@@ -48,7 +51,11 @@ pin: $(VENV)/.installed
 
 .PHONY: reproduce  ## recreate the exact env from the lock files (needs only conda/mamba)
 reproduce:
-	sh scripts/env-engine.sh reproduce --name "$$ENV_NAME" --frontend "$$FRONTEND" $(if $(LOCKED),--locked)
+	sh scripts/env-engine.sh reproduce --name "$$ENV_NAME" --frontend "$$FRONTEND" $(if $(LOCKED),--locked) $(if $(BUNDLE),--bundle "$$BUNDLE")
+
+.PHONY: bundle  ## fetch both locks' conda archives and wheels into one folder (OUTPUT=bundle) for offline reproduce
+bundle: $(VENV)/.installed
+	$(INVOKE) bundle --output "$$OUTPUT"
 
 .PHONY: update  ## re-lock, rebuild the env, refresh Poetry's side, report what changed
 update: $(VENV)/.installed

@@ -285,6 +285,7 @@ def pin(
         "frontend": _HELP_FRONTEND,
         "force": "delete an existing env first instead of keeping it until the new one is built",
         "locked": "refuse when there is no conda lock, instead of locking first (CI, images)",
+        "bundle": "install offline from this folder (`invoke bundle`), no channel or index",
     }
 )
 def reproduce(
@@ -293,6 +294,7 @@ def reproduce(
     frontend: str | None = None,
     force: bool = False,
     locked: bool = False,
+    bundle: str | None = None,
 ) -> None:
     """Recreate the exact env from conda-<platform>.lock and poetry.lock (no solve).
 
@@ -301,13 +303,19 @@ def reproduce(
     project = _project(c, env_name=name, frontend=frontend)
     fe = _frontend(project)
     lock_path = project.lock_path(_machine_platform())
-    made = not lock_path.exists() and not locked
+    made = not lock_path.exists() and not locked and not bundle
     if made:
         print(f"lockstep: no {lock_path.name} yet: locking environment.yml, then pinning")
         lock(c, frontend=frontend)
         pin(c)
     command = commands.engine_reproduce(
-        sys.executable, str(project.root), fe, project.settings.env_name, force=force, locked=locked
+        sys.executable,
+        str(project.root),
+        fe,
+        project.settings.env_name,
+        force=force,
+        locked=locked,
+        bundle=str(Path(bundle).absolute()) if bundle else None,
     )
     _engine(c, project, command)
     if made and not c.config.run.dry:
@@ -511,6 +519,44 @@ def refresh_names(c: Context, source: list[str]) -> None:
     print(f"{target.relative_to(root)}: {len(table)} conda names with PyPI distributions")
 
 
+@task(
+    help={
+        "output": "folder to write (default: bundle); it must not exist yet",
+        "tar": "also write the folder as one tar beside it (<output>.tar)",
+    }
+)
+def bundle(c: Context, output: str = "bundle", tar: bool = False) -> None:
+    """Fetch every conda archive and wheel of both locks into one folder for offline reproduce."""
+    import time
+
+    from lockstep import bundling
+    from lockstep.core.engine import read_poetry_side
+
+    project = _project(c)
+    platform = _machine_platform()
+    lock_path = project.lock_path(platform)
+    lock_file = read_explicit(lock_path, platform)
+    side = read_poetry_side(project.pyproject, project.poetry_lock, project.settings.pin_group)
+    target = Path(output) if Path(output).is_absolute() else Path.cwd() / output
+    if c.config.run.dry:
+        print(
+            f"would write the bundle of {lock_path.name} and {project.poetry_lock.name} to {target}"
+        )
+        return
+    started = time.monotonic()
+    made = bundling.make_bundle(
+        target,
+        lock_path,
+        lock_file,
+        side,
+        project.settings.pypi_names,
+        lambda command: _run(c, command),
+        tar=tar,
+    )
+    for line in bundling.describe(made, time.monotonic() - started):
+        print(line)
+
+
 ns = Collection(
     env_create,
     lock,
@@ -523,5 +569,6 @@ ns = Collection(
     check,
     doctor,
     refresh_names,
+    bundle,
 )
 ns.configure({"run": {"env": {"PYTHONNOUSERSITE": "1"}}})

@@ -56,13 +56,16 @@ def engine_reproduce(
     poetry_lock: str | None = None,
     pyproject: str | None = None,
     commit: Sequence[tuple[str, str]] = (),
+    bundle: str | None = None,
 ) -> list[str]:
-    """Rebuild the env from the locks; ``commit`` files are written with it, all or none."""
+    """Rebuild the env from the locks; ``commit`` files are written with it, all or none;
+    ``bundle``: from an offline bundle's files instead of channels and indexes."""
     options = ["--name", name, "--frontend", fe.path]
     for flag, value in (
         ("--conda-lock", conda_lock),
         ("--poetry-lock", poetry_lock),
         ("--pyproject", pyproject),
+        ("--bundle", bundle),
     ):
         if value:
             options += [flag, value]

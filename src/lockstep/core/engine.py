@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from lockstep.core import commands, condameta, envvars, mirrors, pypi
+from lockstep.core import bundle, commands, condameta, envvars, mirrors, pypi
 from lockstep.core.envs import EnvListing, child_environ, list_envs, machine_platform
 from lockstep.core.errors import LockstepError
 from lockstep.core.explicit import ExplicitLock, pip_lines_error, read_explicit
@@ -304,12 +304,16 @@ def _warn_if_stale(project: Path, settings: Settings, lock: ExplicitLock, side: 
         )
 
 
-def _preflight_plan(side: PoetrySide, lock: ExplicitLock, overrides: Mapping[str, str]) -> None:
-    """The install plan must hold before the env is touched (conda-meta decides for real later)."""
+def planned_from_lock(
+    side: PoetrySide, lock: ExplicitLock, overrides: Mapping[str, str]
+) -> pypi.Plan:
+    """The install plan on the lock's target, before any env exists (conda-meta decides for real
+    once the env is built; the name mapping stands in for it here)."""
     provided = [n for e in lock.entries for n in pypi_names(e.name, overrides)]
     environment = pypi.lock_environment(lock.platform, python_version_of(lock))
     plan = side.plan(provided, environment)
     side.requirement_lines(plan)  # hashes present, sources installable
+    return plan
 
 
 # --------------------------------------------------------------------------- state beside the env
@@ -565,24 +569,38 @@ class Transaction:
 # --------------------------------------------------------------------------- building
 
 
-def install_poetry_side(prefix: Path, side: PoetrySide, project_dir: Path) -> None:
+@dataclass(frozen=True)
+class BundleSource:
+    """An offline bundle to install from instead of channels and indexes."""
+
+    folder: Path
+    manifest: bundle.Manifest
+
+
+def install_poetry_side(
+    prefix: Path, side: PoetrySide, project_dir: Path, offline: BundleSource | None = None
+) -> None:
     """poetry.lock minus what conda installed (conda-meta decides), pip with hashes."""
     records = condameta.read_conda_meta(prefix)
     provided = condameta.provided_distributions(records.values())
     python = pypi.env_python_version(prefix, records)
     environment = pypi.lock_environment(machine_platform(), python)
     plan = side.plan(list(provided), environment)
-    lines = side.requirement_lines(plan)
+    if offline is None:
+        lines = side.requirement_lines(plan)
+    else:
+        lines = bundle.requirement_lines(offline.manifest, plan.install, side.groups)
     python = str(pypi.env_python(prefix))
     env = child_environ()
     if lines:
         indexes = sorted({p.source_url for p in plan.install if p.source_url})
+        links = str(bundle.wheels_dir(offline.folder)) if offline else None
         fd, requirements = tempfile.mkstemp(prefix="lockstep-", suffix=".txt")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write("\n".join(lines) + "\n")
             _hold("pypi")
-            run_step(pypi.pip_install_command(python, requirements, indexes), env)
+            run_step(pypi.pip_install_command(python, requirements, indexes, links), env)
         finally:
             Path(requirements).unlink(missing_ok=True)
     skipped = plan.provided_by_conda + plan.only_needed_by_conda
@@ -673,6 +691,12 @@ def reproduce(args: argparse.Namespace) -> int:
     lock_path = _resolve(project, args.conda_lock, settings.lock_file(platform))
     fe = find_frontend(settings.frontend, shutil.which)  # first: nothing else helps without one
     if not lock_path.exists() and not args.commit:
+        if args.bundle:
+            raise LockstepError(
+                f"{lock_path.name} not found; a bundle installs the locks it was made from: "
+                f"copy them from {args.bundle}/{bundle.LOCKS_DIR}/ into the project; nothing "
+                "was written"
+            )
         if args.locked:
             raise LockstepError(
                 f"{lock_path.name} not found and --locked (LOCKED=1) forbids making it; run "
@@ -689,11 +713,12 @@ def reproduce(args: argparse.Namespace) -> int:
         _resolve(project, args.poetry_lock, settings.poetry_lock_file),
         settings.pin_group,
     )
-    _preflight_plan(side, lock, settings.pypi_names)
+    planned_from_lock(side, lock, settings.pypi_names)
+    offline = _bundle_source(args.bundle, platform, [lock_path, side.poetry_lock_path])
     commit = Commit([(Path(d).absolute(), Path(s).absolute()) for d, s in args.commit])
     _writable([dest for dest, _ in commit.pairs])
     with tempfile.TemporaryDirectory(prefix="lockstep-") as tmp:
-        install_lock = _mirrored(lock_path, Path(tmp))
+        install_lock = _mirrored(lock_path, Path(tmp), offline)
         checked = verify_archives(read_explicit(install_lock))
         if checked:
             say(f"lockstep: {checked} local archives match {lock_path.name}")
@@ -708,7 +733,7 @@ def reproduce(args: argparse.Namespace) -> int:
                     f"the env from {lock_path.name} has no bin/python; add python to "
                     "environment.yml and run `invoke lock`"
                 )
-            install_poetry_side(prefix, side, project)
+            install_poetry_side(prefix, side, project, offline)
 
         prefix = replace_env(request, build)
     locks = f"{lock_path.name} and {side.poetry_lock_path.name}"
@@ -716,10 +741,24 @@ def reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
-def _mirrored(lock_path: Path, tmp: Path) -> Path:
-    """The lock as it will be installed: mirrored into a temporary copy, or as it is."""
+def _bundle_source(folder: str | None, platform: str, locks: Sequence[Path]) -> BundleSource | None:
+    """The bundle named by --bundle, checked against the locks it must have been made from."""
+    if not folder:
+        return None
+    path = Path(folder).absolute()
+    manifest = bundle.read_manifest(path)
+    bundle.check_made_from(path, manifest, platform, locks)
+    return BundleSource(path, manifest)
+
+
+def _mirrored(lock_path: Path, tmp: Path, offline: BundleSource | None = None) -> Path:
+    """The lock as it will be installed: from a bundle's files, mirrored into a temporary copy,
+    or as it is."""
     try:
-        config = mirrors.config_from_env(os.environ)
+        if offline is not None:
+            config = bundle.mirror_config(offline.folder, offline.manifest)
+        else:
+            config = mirrors.config_from_env(os.environ)
         if not config.active:
             return lock_path
         text = lock_path.read_text(encoding="utf-8")
@@ -838,6 +877,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--pyproject", help="pyproject.toml to plan with (default: the project's)")
     rep.add_argument("--force", action="store_true", help="delete the old env first")
     rep.add_argument("--locked", action="store_true", help="refuse when there is no conda lock")
+    rep.add_argument("--bundle", help="install offline from this bundle (`invoke bundle`)")
     rep.add_argument(
         "--commit",
         type=_pair,

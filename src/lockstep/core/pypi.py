@@ -481,13 +481,38 @@ def conda_provided_distributions(prefix: Path) -> dict[str, str]:
     return provided_distributions(read_conda_meta(prefix).values())
 
 
-def pip_install_command(python: str, requirements: str, index_urls: Iterable[str]) -> list[str]:
-    """pip that installs exactly the requirements file: no resolver, hashes required."""
+def pip_install_command(
+    python: str, requirements: str, index_urls: Iterable[str], find_links: str | None = None
+) -> list[str]:
+    """pip that installs exactly the requirements file: no resolver, hashes required; with
+    ``find_links`` (an offline bundle's wheels) from that folder alone."""
     command = [python, "-m", "pip", "install", "--no-deps", "--require-hashes", "--no-input"]
     command += ["--disable-pip-version-check", "--no-warn-script-location"]
+    if find_links is not None:
+        command += ["--no-index", "--find-links", find_links]
+    else:
+        for url in index_urls:
+            command += ["--extra-index-url", url]
+    return [*command, "-r", requirements]
+
+
+def pip_download_command(
+    python: str, requirements: str, dest: str, index_urls: Iterable[str], python_version: str
+) -> list[str]:
+    """pip that fetches exactly the requirements file's files (pip's own index settings), for the
+    target's Python: --no-deps lets pip take a target version and still accept sdists."""
+    command = [python, "-m", "pip", "download", "--no-deps", "--require-hashes", "--no-input"]
+    command += ["--disable-pip-version-check", "--python-version", python_version, "--dest", dest]
     for url in index_urls:
         command += ["--extra-index-url", url]
     return [*command, "-r", requirements]
+
+
+def pip_wheel_command(python: str, sdist: str, dest: str) -> list[str]:
+    """A wheel built from one sdist, as pip would build it at install time (build isolation,
+    the backend from pip's index)."""
+    command = [python, "-m", "pip", "wheel", "--no-deps", "--no-input"]
+    return [*command, "--disable-pip-version-check", "--wheel-dir", dest, sdist]
 
 
 def root_install_command(python: str, project_dir: str) -> list[str]:
