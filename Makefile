@@ -57,6 +57,10 @@ reproduce:
 bundle: $(VENV)/.installed
 	$(INVOKE) bundle --output "$$OUTPUT"
 
+.PHONY: pack  ## pack the reproduced env into a relocatable tarball with conda-pack (doctor must call it clean)
+pack: $(VENV)/.installed
+	$(INVOKE) pack --name "$$ENV_NAME" --frontend "$$FRONTEND"
+
 .PHONY: update  ## re-lock, rebuild the env, refresh Poetry's side, report what changed
 update: $(VENV)/.installed
 	$(INVOKE) update --name "$$ENV_NAME" --frontend "$$FRONTEND"

@@ -440,9 +440,21 @@ def doctor(
     """Compare the installed env with both locks: who installed what, altered files, user site."""
     from dataclasses import asdict
 
+    project = _project(c, env_name=name, frontend=frontend)
+    where, report = _examine(c, project, prefix, check_files=not no_file_check)
+    inventory: dict[str, Any] = {
+        "prefix": str(where),
+        "distributions": [asdict(d) for d in report.distributions],
+    }
+    if report.file_check is not None:
+        inventory["file_check"] = asdict(report.file_check)
+    _report("doctor", report.findings, json, inventory)
+
+
+def _examine(c: Context, project: Project, prefix: str | None, check_files: bool) -> Any:
+    """doctor's examination of the project's env (or the env at ``prefix``): (prefix, report)."""
     from lockstep.doctor import examine
 
-    project = _project(c, env_name=name, frontend=frontend)
     env_name = project.settings.env_name
     if prefix is None:
         found = _env_prefix(c, _frontend(project), env_name)
@@ -464,15 +476,42 @@ def doctor(
         locked,
         pyproject,
         project.settings.pin_group,
-        check_files=not no_file_check,
+        check_files=check_files,
     )
-    inventory: dict[str, Any] = {
-        "prefix": prefix,
-        "distributions": [asdict(d) for d in report.distributions],
+    return where, report
+
+
+@task(
+    help={
+        "name": _HELP_NAME,
+        "frontend": _HELP_FRONTEND,
+        "output": "tarball to write (default: <env-name>-<platform>.tar.gz); must not exist",
     }
-    if report.file_check is not None:
-        inventory["file_check"] = asdict(report.file_check)
-    _report("doctor", report.findings, json, inventory)
+)
+def pack(
+    c: Context, name: str | None = None, frontend: str | None = None, output: str | None = None
+) -> None:
+    """Pack the reproduced env into a relocatable tarball (conda-pack) for nodes with no cache.
+
+    Only an env that doctor calls clean is packed: a tarball spreads whatever the env holds.
+    """
+    project = _project(c, env_name=name, frontend=frontend)
+    env_name = project.settings.env_name
+    where, report = _examine(c, project, None, check_files=True)
+    if report.findings:
+        first = report.findings[0]
+        raise _fail(
+            f"env '{env_name}' is not clean ({len(report.findings)} doctor findings; first: "
+            f"{first.what}); run `invoke doctor` for all, rebuild it with `invoke reproduce`; "
+            "nothing was packed"
+        )
+    target = output or f"{env_name}-{_machine_platform()}.tar.gz"
+    if Path(target).exists():
+        raise _fail(f"{target} exists; remove it or give another --output; nothing was packed")
+    _run(c, commands.conda_pack(str(where), target))
+    if not c.config.run.dry:
+        print(f"lockstep: packed '{env_name}' into {target}: unpack it anywhere, then run")
+        print("  <dir>/bin/python <dir>/bin/conda-unpack   (README: Many machines)")
 
 
 @task(
@@ -570,5 +609,6 @@ ns = Collection(
     doctor,
     refresh_names,
     bundle,
+    pack,
 )
 ns.configure({"run": {"env": {"PYTHONNOUSERSITE": "1"}}})

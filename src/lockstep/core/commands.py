@@ -145,3 +145,9 @@ def poetry_init(name: str, python_range: str) -> list[str]:
 def verify_gpu(fe: Frontend, name: str, extra: Sequence[str] = ()) -> list[str]:
     """The CUDA sanity check of the package, inside the env."""
     return run_in_env(fe, name, ["python", "-m", "lockstep.gpu", *extra])
+
+
+def conda_pack(prefix: str, output: str) -> list[str]:
+    """conda-pack's relocatable tarball of an env. The project itself (installed editable from
+    its checkout) stays out: the nodes run it from the checkout, as the env expects."""
+    return ["conda-pack", "--prefix", prefix, "--output", output, "--ignore-editable-packages"]
