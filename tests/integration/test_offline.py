@@ -1,5 +1,6 @@
 """Beyond one machine (issue 13): an offline bundle made with the channel and the index online
-reproduces the identical env with both servers stopped and the channel's folder gone.
+reproduces the identical env with both servers stopped and the channel's folder gone; a packed
+env (the real conda-pack) runs at another path after conda-unpack.
 
 The real pieces: the tasks, make, conda-lock, Poetry and pip; the channel served over HTTP by
 http.server (the bundle fetches with urllib), the index likewise; the conda frontend is the
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from .helpers import run
 from .project import (
     LOCK,
     POETRY_LOCK,
@@ -191,3 +193,55 @@ def test_a_bundle_of_other_locks_is_refused(bundled: Bundled, tmp_path: Path, st
     done = machine.make("reproduce", f"BUNDLE={bundled.bundle}", expect_rc=2)
     assert f"{POETRY_LOCK} differs from the one {bundled.bundle} was made from" in done.stderr
     assert not machine.prefix.exists()
+
+
+# --------------------------------------------------------------------------- conda-pack
+
+
+@pytest.fixture(scope="module")
+def packed(tmp_path_factory: pytest.TempPathFactory, bundled: Bundled) -> Path:
+    """The online machine's env packed by `invoke pack` (the real conda-pack)."""
+    out = tmp_path_factory.mktemp("packed") / "env.tar.gz"
+    bundled.online.invoke("pack", "--output", str(out))
+    return out
+
+
+def test_a_packed_env_runs_its_python_at_another_path(
+    bundled: Bundled, packed: Path, tmp_path: Path
+):
+    target = tmp_path / "node-local" / "env"
+    target.mkdir(parents=True)
+    env = bundled.online.env
+    run(["tar", "-xzf", packed, "-C", target], tmp_path, env)
+    # The env it came from is gone while the copy runs: nothing may lean on it.
+    original = bundled.online.prefix
+    away = original.with_name(original.name + "-away")
+    original.rename(away)
+    try:
+        run([target / "bin" / "python", target / "bin" / "conda-unpack"], tmp_path, env)
+        probe = "import sys, torch, filelock, tinyapp, tinysdist; print(sys.prefix); " + (
+            "print('\\n'.join(m.__file__ for m in (torch, filelock, tinyapp, tinysdist)))"
+        )
+        done = run([target / "bin" / "python", "-c", probe], tmp_path, env)
+    finally:
+        away.rename(original)
+    lines = done.stdout.splitlines()
+    assert lines[0] == str(target)
+    assert all(line.startswith(str(target)) for line in lines[1:]), lines
+    installers = {d.name: d.installer for d in distributions(target)}
+    assert (installers["torch"], installers["filelock"]) == ("conda", "conda")
+    assert (installers["tinyapp"], installers["tinysdist"]) == ("pip", "pip")
+
+
+def test_pack_refuses_an_env_doctor_does_not_call_clean(
+    bundled: Bundled, tmp_path: Path, standin_bin: Path
+):
+    machine = bundled.project.copy(tmp_path / "project", tmp_path / "state", standin_bin)
+    machine.make("reproduce", f"BUNDLE={bundled.bundle}")
+    torch_init = next(machine.prefix.rglob("torch/__init__.py"))
+    torch_init.write_text("altered after the install\n", encoding="utf-8")
+    out = tmp_path / "env.tar.gz"
+    done = machine.invoke("pack", "--output", str(out), expect_rc=1)
+    assert "env 'offline' is not clean" in done.stderr
+    assert "nothing was packed" in done.stderr
+    assert not out.exists()
