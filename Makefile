@@ -75,7 +75,7 @@ rename: $(VENV)/.installed
 
 .PHONY: docker-build  ## build the image from the lock files (needs docker and conda-linux-64.lock)
 docker-build:
-	docker build --tag "$$IMAGE" --build-arg CONDA_LOCK --build-arg LOCKSTEP_CONDA_MIRROR --build-arg LOCKSTEP_CONDA_CHANNEL_MIRRORS --build-arg PIP_INDEX_URL .
+	docker build --tag "$$IMAGE" --build-arg BASE_IMAGE --build-arg LOCK_IMAGE --build-arg FRONTEND --build-arg CONDA_LOCK --build-arg LOCKSTEP_CONDA_MIRROR --build-arg LOCKSTEP_CONDA_CHANNEL_MIRRORS --build-arg PIP_INDEX_URL .
 
 .PHONY: lint  ## ruff check and format, mypy, then actionlint and hadolint
 lint: $(VENV)/.installed

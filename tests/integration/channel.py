@@ -123,8 +123,9 @@ def host_python() -> Path:
     return Path(os.path.realpath(sys.executable))
 
 
-def python_package() -> CondaPackage:
-    """`python` whose payload is a venv-style pyvenv.cfg pointing at the host interpreter.
+def python_package(exe: Path | None = None, version: str | None = None) -> CondaPackage:
+    """`python` whose payload is a venv-style pyvenv.cfg pointing at the host interpreter (or
+    at ``exe`` of ``version``: an image's own 3.11, for tests/integration/test_image.py).
 
     Python finds pyvenv.cfg next to bin/, so sys.prefix is the conda env and its site-packages
     is <prefix>/lib/python3.11/site-packages, as with a real conda python.
@@ -132,8 +133,8 @@ def python_package() -> CondaPackage:
     if sys.version_info[:2] != (3, 11):
         # The payload's paths (lib/python3.11) and the specs in the tests assume 3.11.
         raise RuntimeError(f"the test channel needs a Python 3.11 host, not {sys.version}")
-    exe = host_python()
-    version = ".".join(map(str, sys.version_info[:3]))
+    exe = exe or host_python()
+    version = version or ".".join(map(str, sys.version_info[:3]))
     cfg = f"home = {exe.parent}\ninclude-system-site-packages = false\nversion = {version}\n"
     return CondaPackage(
         name="python",

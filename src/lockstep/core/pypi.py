@@ -597,10 +597,31 @@ def _run(command: list[str]) -> None:
     subprocess.run(command, check=True)
 
 
+def _install_root(args: argparse.Namespace) -> int:
+    """The project itself into the env (an image's last layer), unless it is no package."""
+    try:
+        pyproject = read_toml(Path(args.pyproject))
+    except LockstepError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if not pyproject.get("tool", {}).get("poetry", {}).get("package-mode", True):
+        print("lockstep: package-mode = false: the project is run from its folder, not installed")
+        return 0
+    if not args.prefix:
+        print("error: install-root needs --prefix (the conda env to install into)", file=sys.stderr)
+        return 1
+    python = str(env_python(Path(args.prefix)))
+    try:
+        _run(root_install_command(python, str(Path(args.project_dir).resolve())))
+    except subprocess.CalledProcessError as exc:
+        return exc.returncode or 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: ``plan`` prints what would be installed, ``install`` installs it."""
     parser = argparse.ArgumentParser(prog="python -m lockstep.core.pypi", description=__doc__)
-    parser.add_argument("action", choices=["plan", "install"])
+    parser.add_argument("action", choices=["plan", "install", "install-root"])
     parser.add_argument("--prefix", default="", help="conda env to install into (or to plan for)")
     parser.add_argument(
         "--python-version", default="", help="plan for this Python (default: the env's python)"
@@ -616,6 +637,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--project-dir", default=".", help="the project to install editable")
     parser.add_argument("--no-root", action="store_true", help="do not install the project")
     args = parser.parse_args(argv)
+    if args.action == "install-root":
+        return _install_root(args)
     try:
         pyproject = read_toml(Path(args.pyproject))
         plan, groups = build_plan(args, pyproject)

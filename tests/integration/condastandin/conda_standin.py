@@ -679,6 +679,13 @@ def cmd_remove(args: argparse.Namespace) -> None:
     print(f"Removed {prefix}")
 
 
+def cmd_clean(args: argparse.Namespace) -> None:
+    """`clean --all --yes`: the package cache goes (images drop it after an install)."""
+    if not (args.all and args.yes):
+        raise NotImplementedInStandin("clean supports only --all --yes")
+    shutil.rmtree(pkgs_dir(), ignore_errors=True)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     prefix = target_prefix(args)
     _require_env(prefix)
@@ -769,6 +776,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     _common(rm)
     rm.add_argument("--all", action="store_true")
     rm.add_argument("specs", nargs="*")
+    clean = sub.add_parser("clean")
+    clean.add_argument("-a", "--all", action="store_true")
+    clean.add_argument("-y", "--yes", action="store_true")
     run = sub.add_parser("run")
     _target(run)
     run.add_argument("--no-capture-output", "--live-stream", action="store_true")
@@ -811,6 +821,7 @@ def dispatch(args: argparse.Namespace, prog: str) -> int:
         "list": cmd_list,
         "remove": cmd_remove,
         "uninstall": cmd_remove,
+        "clean": cmd_clean,
         "env create": cmd_env_create,
         "env remove": cmd_remove,
         "env config vars": cmd_env_vars,
