@@ -38,6 +38,7 @@ IMAGE_PYTHON = "/usr/bin/python3.11"
 # The image's user: the id the Dockerfile runs as (mambauser of the default base image).
 USER_ID = 57439
 STANDIN_DIR = "/opt/standin"
+INCLUDE = ("--include=python3.11,ca-certificates",)
 
 
 def _why_not() -> str | None:
@@ -141,7 +142,9 @@ def debian_base(buildah: Buildah, tmp_path_factory: pytest.TempPathFactory) -> B
     rootfs = tmp_path_factory.mktemp("rootfs")
     started = time.monotonic()
     done = subprocess.run(
-        ["debootstrap", "--variant=minbase", "--include=python3.11", suite, rootfs, mirror],
+        # ca-certificates: rattler (the stand-in's engine) will not build an HTTP client
+        # without a CA store, even for a plain-http channel.
+        ["debootstrap", "--variant=minbase", *INCLUDE, suite, rootfs, mirror],
         capture_output=True,
         text=True,
         timeout=900,

@@ -1,5 +1,6 @@
-"""The offline bundle's format and commands (lockstep.core.bundle, the pip builders), on real
-locks of public projects (tests/data/conda, see its PROVENANCE)."""
+"""Beyond one machine: the offline bundle's format and commands (lockstep.core.bundle, the pip
+builders, conda-pack's command line), on real locks of public projects (tests/data/conda, see
+its PROVENANCE)."""
 
 from __future__ import annotations
 
@@ -196,3 +197,14 @@ def test_manifest_round_trip_and_refusals(tmp_path: Path) -> None:
     (tmp_path / "manifest.json").write_text(json.dumps({"format": 99}), encoding="utf-8")
     with pytest.raises(bundle.BundleError, match="bundle format 99, this lockstep reads 1"):
         bundle.read_manifest(tmp_path)
+
+
+def test_conda_pack_command_is_exact() -> None:
+    assert commands.conda_pack("/envs/ml", "ml-linux-64.tar.gz") == [
+        "conda-pack",
+        "--prefix",
+        "/envs/ml",
+        "--output",
+        "ml-linux-64.tar.gz",
+        "--ignore-editable-packages",
+    ]
