@@ -177,9 +177,11 @@ def pip_package() -> CondaPackage:
 
 
 def _python_dist(
-    name: str, version: str, module: str, requires: Iterable[str] = ()
+    name: str, version: str, module: str, requires: Iterable[str] = (), source: str | None = None
 ) -> dict[str, bytes]:
-    source = f'"""Tiny stand-in for {name} (test channel)."""\n__version__ = "{version}"\n'
+    source = (
+        source or f'"""Tiny stand-in for {name} (test channel)."""\n__version__ = "{version}"\n'
+    )
     files = distribution_files(
         name,
         version,
@@ -222,8 +224,30 @@ def libcudart_package(cuda: str) -> CondaPackage:
     )
 
 
-def pytorch_package(version: str) -> CondaPackage:
-    """conda-forge-style `pytorch` CUDA build: installs the Python distribution `torch`."""
+# A torch-like module: the API that lockstep.gpu reads, answering as a CUDA build of torch answers
+# on a machine without a GPU driver (the image test runs the GPU check with it). Not torch.
+TORCH_LIKE = '''"""Torch-like stand-in (test channel): a CUDA build of torch without a driver."""
+
+import os as _os
+from types import SimpleNamespace as _Namespace
+
+__version__ = "{version}"
+version = _Namespace(cuda="12.6", hip=None)
+cuda = _Namespace(
+    is_available=lambda: False, device_count=lambda: 0, get_arch_list=lambda: ["sm_80", "sm_90"]
+)
+backends = _Namespace(cudnn=_Namespace(is_available=lambda: False, version=lambda: None))
+distributed = _Namespace(is_available=lambda: False, is_nccl_available=lambda: False)
+
+
+def get_num_threads():
+    return _os.cpu_count() or 1
+'''
+
+
+def pytorch_package(version: str, torch_like: bool = False) -> CondaPackage:
+    """conda-forge-style `pytorch` CUDA build: installs the Python distribution `torch` (with
+    ``torch_like``, a module that answers lockstep.gpu's questions: TORCH_LIKE)."""
     return CondaPackage(
         name="pytorch",
         version=version,
@@ -236,7 +260,13 @@ def pytorch_package(version: str) -> CondaPackage:
             "libcudart >=12.6,<13",
             "filelock",
         ),
-        files=_python_dist("torch", version, "torch", requires=["filelock"]),
+        files=_python_dist(
+            "torch",
+            version,
+            "torch",
+            requires=["filelock"],
+            source=TORCH_LIKE.format(version=version) if torch_like else None,
+        ),
     )
 
 

@@ -24,7 +24,13 @@ from pathlib import Path
 
 import pytest
 
-from .channel import build_channel, default_packages, python_package
+from .channel import (
+    PYTORCH_VERSIONS,
+    build_channel,
+    default_packages,
+    python_package,
+    pytorch_package,
+)
 from .condastandin.conda_standin import ROOT_VAR
 from .helpers import run
 from .project import REPO, Project, create_project, lock_records
@@ -231,9 +237,10 @@ def built(
     """The starter's Dockerfile built from a project locked against a channel whose python is
     the image's own (the stand-in python is a pyvenv.cfg over an interpreter)."""
     base = tmp_path_factory.mktemp("image")
-    packages = [p for p in default_packages() if p.name != "python"]
+    packages = [p for p in default_packages() if p.name not in {"python", "pytorch"}]
     python = python_package(Path(IMAGE_PYTHON), debian_base.python_version)
-    channel = build_channel(base / "channel", [python, *packages])
+    torch = [pytorch_package(v, torch_like=True) for v in PYTORCH_VERSIONS]
+    channel = build_channel(base / "channel", [python, *torch, *packages])
     project = create_project(
         base / "project", base / "state", channel, standin_bin, wheel_index.url, "imaged"
     )
