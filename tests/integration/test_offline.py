@@ -82,6 +82,7 @@ def bundled(tmp_path_factory: pytest.TempPathFactory, standin_bin: Path) -> Iter
         started = time.monotonic()
         done = fetching.invoke("bundle", "--output", str(base / "bundle"), "--tar")
         seconds = time.monotonic() - started
+    print("\n" + "\n".join(line for line in done.stdout.splitlines() if "lockstep:" in line))
     gone = []
     for folder in (channel, index_root):
         gone.append(folder.rename(folder.with_name(folder.name + "-gone")))
