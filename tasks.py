@@ -585,6 +585,7 @@ def bundle(c: Context, output: str = "bundle", tar: bool = False) -> None:
     started = time.monotonic()
     made = bundling.make_bundle(
         target,
+        platform,
         lock_path,
         lock_file,
         side,

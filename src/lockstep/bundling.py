@@ -147,6 +147,7 @@ def _fetch_wheels(
 
 def make_bundle(
     output: Path,
+    platform: str,
     lock_path: Path,
     lock: ExplicitLock,
     side: PoetrySide,
@@ -154,7 +155,8 @@ def make_bundle(
     run: Runner,
     tar: bool = False,
 ) -> Made:
-    """The bundle of both locks at ``output`` (which must not exist yet)."""
+    """The bundle of both locks at ``output`` (which must not exist yet), for ``platform``:
+    the machine's own, since pip fetches the wheels this machine would install."""
     if output.exists():
         raise LockstepError(f"{output} exists; remove it or give another --output")
     if lock.pip:
@@ -165,7 +167,7 @@ def make_bundle(
         raise LockstepError(f"{lock_path.name} installs no python; add it to environment.yml")
     locks = [lock_path, side.poetry_lock_path, side.pyproject_path]
     manifest = bundle.Manifest(
-        platform=lock.platform or "",
+        platform=platform,
         locks={p.name: bundle.sha256_of(p) for p in locks},
         channels=bundle.channel_folders(lock.entries),
         conda=[{"filename": e.filename, "url": e.url, "hash": e.md5} for e in lock.entries],

@@ -19,6 +19,8 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from lockstep.core.commands import ENGINE_MODULE
+
 from .project import Project, build_project_channel, create_project, file_hashes
 from .pyindex import PackageIndex
 
@@ -220,7 +222,7 @@ def test_env_create_on_conda_26_7_without_a_gpu(machine: Project) -> None:
         [
             sys.executable,
             "-m",
-            "lockstep.engine",
+            ENGINE_MODULE,
             "create",
             "--project-dir",
             str(machine.root),
