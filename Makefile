@@ -16,6 +16,9 @@ FRONTEND ?=
 LOCKED ?=
 # VARIANT=cuda|cpu: which conda lock reproduce installs (empty: chosen by the NVIDIA driver).
 VARIANT ?=
+# BUNDLE=path: reproduce offline from a bundle (`make bundle OUTPUT=path` writes one).
+BUNDLE ?=
+OUTPUT ?= bundle
 PYTHON ?= python3
 VENV ?= .venv
 INVOKE ?= $(VENV)/bin/python -m invoke
@@ -26,7 +29,7 @@ IMAGE ?= lockstep
 export PYTHONNOUSERSITE := 1
 # Values reach recipes through the environment ("$$NAME"), never pasted into the shell text, so a
 # name with spaces or quotes is refused by the tasks instead of being run.
-export ENV_NAME FRONTEND LOCKED VARIANT PYTHON VENV NEW_NAME IMAGE
+export ENV_NAME FRONTEND LOCKED VARIANT BUNDLE OUTPUT PYTHON VENV NEW_NAME IMAGE
 
 .PHONY: help  ## list the targets
 help:
@@ -50,7 +53,15 @@ pin: $(VENV)/.installed
 
 .PHONY: reproduce  ## recreate the exact env from the lock files (needs only conda/mamba; VARIANT=cuda|cpu)
 reproduce:
-	sh scripts/env-engine.sh reproduce --name "$$ENV_NAME" --frontend "$$FRONTEND" --variant "$$VARIANT" $(if $(LOCKED),--locked)
+	sh scripts/env-engine.sh reproduce --name "$$ENV_NAME" --frontend "$$FRONTEND" --variant "$$VARIANT" $(if $(LOCKED),--locked) $(if $(BUNDLE),--bundle "$$BUNDLE")
+
+.PHONY: bundle  ## fetch both locks' conda archives and wheels into one folder (OUTPUT=bundle) for offline reproduce
+bundle: $(VENV)/.installed
+	$(INVOKE) bundle --output "$$OUTPUT"
+
+.PHONY: pack  ## pack the reproduced env into a relocatable tarball with conda-pack (doctor must call it clean)
+pack: $(VENV)/.installed
+	$(INVOKE) pack --name "$$ENV_NAME" --frontend "$$FRONTEND"
 
 .PHONY: update  ## re-lock, rebuild the env, refresh Poetry's side, report what changed
 update: $(VENV)/.installed
@@ -66,7 +77,7 @@ rename: $(VENV)/.installed
 
 .PHONY: docker-build  ## build the image from the lock files (needs docker and conda-linux-64.lock)
 docker-build:
-	docker build --tag "$$IMAGE" --build-arg VARIANT --build-arg CONDA_LOCK --build-arg LOCKSTEP_CONDA_MIRROR --build-arg LOCKSTEP_CONDA_CHANNEL_MIRRORS --build-arg PIP_INDEX_URL .
+	docker build --tag "$$IMAGE" --build-arg BASE_IMAGE --build-arg LOCK_IMAGE --build-arg FRONTEND --build-arg VARIANT --build-arg CONDA_LOCK --build-arg LOCKSTEP_CONDA_MIRROR --build-arg LOCKSTEP_CONDA_CHANNEL_MIRRORS --build-arg PIP_INDEX_URL .
 
 .PHONY: lint  ## ruff check and format, mypy, then actionlint and hadolint
 lint: $(VENV)/.installed

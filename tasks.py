@@ -287,6 +287,7 @@ def pin(
         "force": "delete an existing env first instead of keeping it until the new one is built",
         "locked": "refuse when there is no conda lock, instead of locking first (CI, images)",
         "variant": _HELP_VARIANT,
+        "bundle": "install offline from this folder (`invoke bundle`), no channel or index",
     }
 )
 def reproduce(
@@ -296,6 +297,7 @@ def reproduce(
     force: bool = False,
     locked: bool = False,
     variant: str | None = None,
+    bundle: str | None = None,
 ) -> None:
     """Recreate the exact env from conda-<platform>.lock and poetry.lock (no solve).
 
@@ -304,7 +306,7 @@ def reproduce(
     project = _project(c, env_name=name, frontend=frontend)
     fe = _frontend(project)
     lock_path = project.lock_path(_machine_platform())
-    made = not lock_path.exists() and not locked
+    made = not lock_path.exists() and not locked and not bundle
     if made:
         print(f"lockstep: no {lock_path.name} yet: locking environment.yml, then pinning")
         lock(c, frontend=frontend)
@@ -317,6 +319,7 @@ def reproduce(
         force=force,
         locked=locked,
         variant=variant or None,
+        bundle=str(Path(bundle).absolute()) if bundle else None,
     )
     _engine(c, project, command)
     if made and not c.config.run.dry:
@@ -456,9 +459,21 @@ def doctor(
     """Compare the installed env with both locks: who installed what, altered files, user site."""
     from dataclasses import asdict
 
+    project = _project(c, env_name=name, frontend=frontend)
+    where, report = _examine(c, project, prefix, check_files=not no_file_check)
+    inventory: dict[str, Any] = {
+        "prefix": str(where),
+        "distributions": [asdict(d) for d in report.distributions],
+    }
+    if report.file_check is not None:
+        inventory["file_check"] = asdict(report.file_check)
+    _report("doctor", report.findings, json, inventory)
+
+
+def _examine(c: Context, project: Project, prefix: str | None, check_files: bool) -> Any:
+    """doctor's examination of the project's env (or the env at ``prefix``): (prefix, report)."""
     from lockstep.doctor import examine
 
-    project = _project(c, env_name=name, frontend=frontend)
     env_name = project.settings.env_name
     if prefix is None:
         found = _env_prefix(c, _frontend(project), env_name)
@@ -487,15 +502,42 @@ def doctor(
         locked,
         pyproject,
         project.settings.pin_group,
-        check_files=not no_file_check,
+        check_files=check_files,
     )
-    inventory: dict[str, Any] = {
-        "prefix": prefix,
-        "distributions": [asdict(d) for d in report.distributions],
+    return where, report
+
+
+@task(
+    help={
+        "name": _HELP_NAME,
+        "frontend": _HELP_FRONTEND,
+        "output": "tarball to write (default: <env-name>-<platform>.tar.gz); must not exist",
     }
-    if report.file_check is not None:
-        inventory["file_check"] = asdict(report.file_check)
-    _report("doctor", report.findings, json, inventory)
+)
+def pack(
+    c: Context, name: str | None = None, frontend: str | None = None, output: str | None = None
+) -> None:
+    """Pack the reproduced env into a relocatable tarball (conda-pack) for nodes with no cache.
+
+    Only an env that doctor calls clean is packed: a tarball spreads whatever the env holds.
+    """
+    project = _project(c, env_name=name, frontend=frontend)
+    env_name = project.settings.env_name
+    where, report = _examine(c, project, None, check_files=True)
+    if report.findings:
+        first = report.findings[0]
+        raise _fail(
+            f"env '{env_name}' is not clean ({len(report.findings)} doctor findings; first: "
+            f"{first.what}); run `invoke doctor` for all, rebuild it with `invoke reproduce`; "
+            "nothing was packed"
+        )
+    target = output or f"{env_name}-{_machine_platform()}.tar.gz"
+    if Path(target).exists():
+        raise _fail(f"{target} exists; remove it or give another --output; nothing was packed")
+    _run(c, commands.conda_pack(str(where), target))
+    if not c.config.run.dry:
+        print(f"lockstep: packed '{env_name}' into {target}: unpack it anywhere, then run")
+        print("  <dir>/bin/python <dir>/bin/conda-unpack   (README: Many machines)")
 
 
 @task(
@@ -542,6 +584,45 @@ def refresh_names(c: Context, source: list[str]) -> None:
     print(f"{target.relative_to(root)}: {len(table)} conda names with PyPI distributions")
 
 
+@task(
+    help={
+        "output": "folder to write (default: bundle); it must not exist yet",
+        "tar": "also write the folder as one tar beside it (<output>.tar)",
+    }
+)
+def bundle(c: Context, output: str = "bundle", tar: bool = False) -> None:
+    """Fetch every conda archive and wheel of both locks into one folder for offline reproduce."""
+    import time
+
+    from lockstep import bundling
+    from lockstep.core.engine import read_poetry_side
+
+    project = _project(c)
+    platform = _machine_platform()
+    lock_path = project.lock_path(platform)
+    lock_file = read_explicit(lock_path, platform)
+    side = read_poetry_side(project.pyproject, project.poetry_lock, project.settings.pin_group)
+    target = Path(output) if Path(output).is_absolute() else Path.cwd() / output
+    if c.config.run.dry:
+        print(
+            f"would write the bundle of {lock_path.name} and {project.poetry_lock.name} to {target}"
+        )
+        return
+    started = time.monotonic()
+    made = bundling.make_bundle(
+        target,
+        platform,
+        lock_path,
+        lock_file,
+        side,
+        project.settings.pypi_names,
+        lambda command: _run(c, command),
+        tar=tar,
+    )
+    for line in bundling.describe(made, time.monotonic() - started):
+        print(line)
+
+
 ns = Collection(
     env_create,
     lock,
@@ -554,5 +635,7 @@ ns = Collection(
     check,
     doctor,
     refresh_names,
+    bundle,
+    pack,
 )
 ns.configure({"run": {"env": {"PYTHONNOUSERSITE": "1"}}})

@@ -123,8 +123,9 @@ def host_python() -> Path:
     return Path(os.path.realpath(sys.executable))
 
 
-def python_package() -> CondaPackage:
-    """`python` whose payload is a venv-style pyvenv.cfg pointing at the host interpreter.
+def python_package(exe: Path | None = None, version: str | None = None) -> CondaPackage:
+    """`python` whose payload is a venv-style pyvenv.cfg pointing at the host interpreter (or
+    at ``exe`` of ``version``: an image's own 3.11, for tests/integration/test_image.py).
 
     Python finds pyvenv.cfg next to bin/, so sys.prefix is the conda env and its site-packages
     is <prefix>/lib/python3.11/site-packages, as with a real conda python.
@@ -132,8 +133,8 @@ def python_package() -> CondaPackage:
     if sys.version_info[:2] != (3, 11):
         # The payload's paths (lib/python3.11) and the specs in the tests assume 3.11.
         raise RuntimeError(f"the test channel needs a Python 3.11 host, not {sys.version}")
-    exe = host_python()
-    version = ".".join(map(str, sys.version_info[:3]))
+    exe = exe or host_python()
+    version = version or ".".join(map(str, sys.version_info[:3]))
     cfg = f"home = {exe.parent}\ninclude-system-site-packages = false\nversion = {version}\n"
     return CondaPackage(
         name="python",
@@ -176,9 +177,11 @@ def pip_package() -> CondaPackage:
 
 
 def _python_dist(
-    name: str, version: str, module: str, requires: Iterable[str] = ()
+    name: str, version: str, module: str, requires: Iterable[str] = (), source: str | None = None
 ) -> dict[str, bytes]:
-    source = f'"""Tiny stand-in for {name} (test channel)."""\n__version__ = "{version}"\n'
+    source = (
+        source or f'"""Tiny stand-in for {name} (test channel)."""\n__version__ = "{version}"\n'
+    )
     files = distribution_files(
         name,
         version,
@@ -221,8 +224,30 @@ def libcudart_package(cuda: str) -> CondaPackage:
     )
 
 
-def pytorch_package(version: str) -> CondaPackage:
-    """conda-forge-style `pytorch` CUDA build: installs the Python distribution `torch`."""
+# A torch-like module: the API that lockstep.gpu reads, answering as a CUDA build of torch answers
+# on a machine without a GPU driver (the image test runs the GPU check with it). Not torch.
+TORCH_LIKE = '''"""Torch-like stand-in (test channel): a CUDA build of torch without a driver."""
+
+import os as _os
+from types import SimpleNamespace as _Namespace
+
+__version__ = "{version}"
+version = _Namespace(cuda="12.6", hip=None)
+cuda = _Namespace(
+    is_available=lambda: False, device_count=lambda: 0, get_arch_list=lambda: ["sm_80", "sm_90"]
+)
+backends = _Namespace(cudnn=_Namespace(is_available=lambda: False, version=lambda: None))
+distributed = _Namespace(is_available=lambda: False, is_nccl_available=lambda: False)
+
+
+def get_num_threads():
+    return _os.cpu_count() or 1
+'''
+
+
+def pytorch_package(version: str, torch_like: bool = False) -> CondaPackage:
+    """conda-forge-style `pytorch` CUDA build: installs the Python distribution `torch` (with
+    ``torch_like``, a module that answers lockstep.gpu's questions: TORCH_LIKE)."""
     return CondaPackage(
         name="pytorch",
         version=version,
@@ -235,7 +260,13 @@ def pytorch_package(version: str) -> CondaPackage:
             "libcudart >=12.6,<13",
             "filelock",
         ),
-        files=_python_dist("torch", version, "torch", requires=["filelock"]),
+        files=_python_dist(
+            "torch",
+            version,
+            "torch",
+            requires=["filelock"],
+            source=TORCH_LIKE.format(version=version) if torch_like else None,
+        ),
     )
 
 

@@ -12,10 +12,13 @@ distribution.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import html
+import io
 import re
 import sys
+import tarfile
 import threading
 import time
 import zipfile
@@ -122,10 +125,86 @@ def write_wheel(wheel: Wheel, out_dir: Path) -> Path:
     return out
 
 
+# An sdist's own PEP 517 backend (backend-path): pip builds it with no build requirement to
+# fetch, so the index stays the only source and nothing outside 127.0.0.1 is asked.
+_SDIST_BACKEND = """\
+import base64, hashlib, os, zipfile
+
+NAME, VERSION, REQUIRES = {name!r}, {version!r}, {requires!r}
+INFO = f"{{NAME}}-{{VERSION}}.dist-info"
+DATE = (2026, 1, 1, 0, 0, 0)
+
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    meta = "".join(
+        [f"Metadata-Version: 2.1\\nName: {{NAME}}\\nVersion: {{VERSION}}\\n"]
+        + [f"Requires-Dist: {{r}}\\n" for r in REQUIRES]
+    )
+    files = {{
+        f"{{NAME}}/__init__.py": open(os.path.join(NAME, "__init__.py"), "rb").read(),
+        f"{{INFO}}/METADATA": meta.encode(),
+        f"{{INFO}}/WHEEL": b"Wheel-Version: 1.0\\nGenerator: sdist-backend\\n"
+        b"Root-Is-Purelib: true\\nTag: py3-none-any\\n",
+    }}
+    record = []
+    for path, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{{path}},sha256={{digest}},{{len(data)}}")
+    files[f"{{INFO}}/RECORD"] = ("\\n".join(record + [f"{{INFO}}/RECORD,,"]) + "\\n").encode()
+    name = f"{{NAME}}-{{VERSION}}-py3-none-any.whl"
+    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as zf:
+        for path, data in files.items():
+            zf.writestr(zipfile.ZipInfo(path, DATE), data)
+    return name
+"""
+
+
+def write_sdist(wheel: Wheel, out_dir: Path) -> Path:
+    """An sdist only (no wheel on the index), as many older PyPI projects are published."""
+    top = f"{wheel.module}-{wheel.version}"
+    requires = "".join(f"Requires-Dist: {r}\n" for r in wheel.requires)
+    members = {
+        "PKG-INFO": f"Metadata-Version: 2.1\nName: {wheel.name}\nVersion: {wheel.version}\n"
+        + requires,
+        "pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "backend"\n'
+        'backend-path = ["."]\n',
+        "backend.py": _SDIST_BACKEND.format(
+            name=wheel.module, version=wheel.version, requires=list(wheel.requires)
+        ),
+        f"{wheel.module}/__init__.py": f'__version__ = "{wheel.version}"\n',
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / f"{top}.tar.gz"
+    with (
+        open(out, "wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w") as tar,
+    ):
+        for path, text in members.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"{top}/{path}")
+            info.size, info.mtime, info.mode = len(data), 0, 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return out
+
+
+def add_sdists(root: Path, sdists: Iterable[Wheel]) -> Path:
+    """Add sdist-only projects and rewrite the simple pages."""
+    for sdist in sdists:
+        write_sdist(sdist, root / "packages")
+    _write_simple_pages(root)
+    return root
+
+
 def _write_simple_pages(root: Path) -> None:
-    """Regenerate simple/ from the wheels in packages/ (links carry #sha256= as PyPI's do)."""
+    """Regenerate simple/ from the files in packages/ (links carry #sha256= as PyPI's do)."""
     by_project: dict[str, list[Path]] = {}
-    for whl in sorted((root / "packages").glob("*.whl")):
+    files = [*(root / "packages").glob("*.whl"), *(root / "packages").glob("*.tar.gz")]
+    for whl in sorted(files):
         by_project.setdefault(normalize(whl.name.split("-")[0]), []).append(whl)
     simple = root / "simple"
     for project, wheels in by_project.items():

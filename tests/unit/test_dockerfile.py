@@ -48,7 +48,8 @@ def stages(instructions: list[Instruction]) -> list[list[Instruction]]:
     for instruction in instructions:
         if instruction.keyword == "FROM":
             grouped.append([])
-        grouped[-1].append(instruction)
+        if grouped:  # the global ARGs before the first FROM belong to no stage
+            grouped[-1].append(instruction)
     return grouped
 
 
@@ -70,25 +71,43 @@ def test_parse_joins_continuations_and_skips_comments() -> None:
     assert parse(text) == [Instruction("FROM", "a:1 AS b"), Instruction("RUN", "x && y")]
 
 
+def _global_args() -> dict[str, str]:
+    """The ARGs before the first FROM, with their defaults (what a plain build uses)."""
+    found: dict[str, str] = {}
+    for instruction in parse(DOCKERFILE.read_text(encoding="utf-8")):
+        if instruction.keyword == "FROM":
+            break
+        if instruction.keyword == "ARG":
+            name, _, default = instruction.args.partition("=")
+            found[name] = default
+    return found
+
+
+def _image(instruction: Instruction) -> str:
+    image = instruction.args.split()[0]
+    return re.sub(r"\$\{(\w+)\}", lambda m: _global_args()[m.group(1)], image)
+
+
 def test_base_images_are_pinned_by_tag() -> None:
     for instruction in parse(DOCKERFILE.read_text(encoding="utf-8")):
         if instruction.keyword == "FROM":
-            image = instruction.args.split()[0]
+            image = _image(instruction)
             assert re.fullmatch(r"[\w./-]+:[\w.-]+", image), image
             assert not image.endswith(":latest"), image
 
 
 def test_final_stage_has_a_conda_frontend(final: list[Instruction]) -> None:
-    assert final[0].args.startswith("mambaorg/micromamba:")
+    assert _image(final[0]).startswith("mambaorg/micromamba:")
+    assert Instruction("ARG", "FRONTEND=micromamba") in final
 
 
 def test_env_layers_come_before_the_source(final: list[Instruction]) -> None:
     lock_copy = _index(final, "COPY", r"--from=lock\b.*env\.lock")
-    conda_install = _index(final, "RUN", r"micromamba install .*--file /tmp/env\.lock")
+    conda_install = _index(final, "RUN", r'"\$FRONTEND" install .*--file /tmp/env\.lock')
     poetry_copy = _index(final, "COPY", r"pyproject\.toml poetry\.lock")
     pypi_install = _index(final, "RUN", r"-m lockstep\.core\.pypi install .*--no-root")
     source_copy = _index(final, "COPY", r"(^|\s)\. \.$")
-    project_install = _index(final, "RUN", r"pip install .*-e \.$")
+    project_install = _index(final, "RUN", r"-m lockstep\.core\.pypi install-root .*-dir \.")
     assert lock_copy < conda_install < poetry_copy < pypi_install < source_copy < project_install
 
 

@@ -81,7 +81,7 @@ def test_every_make_target_calls_the_task_of_the_same_name() -> None:
 def test_reproduce_needs_no_invoke() -> None:
     assert _recipe("reproduce") == [
         'sh scripts/env-engine.sh reproduce --name "$$ENV_NAME" --frontend "$$FRONTEND"'
-        ' --variant "$$VARIANT" $(if $(LOCKED),--locked)'
+        ' --variant "$$VARIANT" $(if $(LOCKED),--locked) $(if $(BUNDLE),--bundle "$$BUNDLE")'
     ]
 
 

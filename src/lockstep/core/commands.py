@@ -58,8 +58,10 @@ def engine_reproduce(
     poetry_lock: str | None = None,
     pyproject: str | None = None,
     commit: Sequence[tuple[str, str]] = (),
+    bundle: str | None = None,
 ) -> list[str]:
-    """Rebuild the env from the locks; ``commit`` files are written with it, all or none."""
+    """Rebuild the env from the locks; ``commit`` files are written with it, all or none;
+    ``bundle``: from an offline bundle's files instead of channels and indexes."""
     options = ["--name", name, "--frontend", fe.path]
     for flag, value in (
         ("--conda-lock", conda_lock),
@@ -67,6 +69,7 @@ def engine_reproduce(
         ("--variant", variant),
         ("--poetry-lock", poetry_lock),
         ("--pyproject", pyproject),
+        ("--bundle", bundle),
     ):
         if value:
             options += [flag, value]
@@ -146,3 +149,9 @@ def poetry_init(name: str, python_range: str) -> list[str]:
 def verify_gpu(fe: Frontend, name: str, extra: Sequence[str] = ()) -> list[str]:
     """The CUDA sanity check of the package, inside the env."""
     return run_in_env(fe, name, ["python", "-m", "lockstep.gpu", *extra])
+
+
+def conda_pack(prefix: str, output: str) -> list[str]:
+    """conda-pack's relocatable tarball of an env. The project itself (installed editable from
+    its checkout) stays out: the nodes run it from the checkout, as the env expects."""
+    return ["conda-pack", "--prefix", prefix, "--output", output, "--ignore-editable-packages"]

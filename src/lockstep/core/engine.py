@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from lockstep.core import commands, condameta, envvars, mirrors, nvidia, variants
+from lockstep.core import bundle, commands, condameta, envvars, mirrors, nvidia, variants
 from lockstep.core.envs import EnvListing, child_environ, list_envs, machine_platform
 from lockstep.core.errors import LockstepError
 from lockstep.core.explicit import ExplicitLock, pip_lines_error, read_explicit
@@ -65,6 +65,7 @@ from lockstep.core.pypi import (
     env_python_version,
     env_uv,
     install_command,
+    pip_install_command,
 )
 from lockstep.core.settings import Settings, check_env_name, load_settings, read_toml
 
@@ -313,12 +314,14 @@ def _warn_if_stale(project: Path, settings: Settings, lock: ExplicitLock, side: 
         )
 
 
-def _preflight_plan(side: PoetrySide, lock: ExplicitLock, overrides: Mapping[str, str]) -> None:
-    """The install plan must hold before the env is touched (conda-meta decides for real later)."""
+def planned_from_lock(side: PoetrySide, lock: ExplicitLock, overrides: Mapping[str, str]) -> Plan:
+    """The install plan on the lock's target, before any env exists (conda-meta decides for real
+    once the env is built; the name mapping stands in for it here)."""
     provided = [n for e in lock.entries for n in pypi_names(e.name, overrides)]
     environment = lock_environment(lock.platform, python_version_of(lock))
     plan = side.plan(provided, environment)
     side.requirement_lines(plan)  # hashes present, sources installable
+    return plan
 
 
 # --------------------------------------------------------------------------- state beside the env
@@ -574,26 +577,44 @@ class Transaction:
 # --------------------------------------------------------------------------- building
 
 
-def install_poetry_side(prefix: Path, side: PoetrySide, project_dir: Path) -> None:
+@dataclass(frozen=True)
+class BundleSource:
+    """An offline bundle to install from instead of channels and indexes."""
+
+    folder: Path
+    manifest: bundle.Manifest
+
+
+def install_poetry_side(
+    prefix: Path, side: PoetrySide, project_dir: Path, offline: BundleSource | None = None
+) -> None:
     """poetry.lock minus what conda installed (conda-meta decides), hashes required: by the
-    env's uv when it has one, else by pip (same requirement file, same guarantees)."""
+    env's uv when it has one, else by pip (same requirement file, same guarantees); from a
+    bundle's wheels only (pip, --no-index) when installing offline."""
     records = condameta.read_conda_meta(prefix)
     provided = condameta.provided_distributions(records.values())
     python = env_python_version(prefix, records)
     environment = lock_environment(machine_platform(), python)
     plan = side.plan(list(provided), environment)
-    lines = side.requirement_lines(plan)
+    if offline is None:
+        lines = side.requirement_lines(plan)
+    else:
+        lines = bundle.requirement_lines(offline.manifest, plan.install, side.groups)
     python = str(env_python(prefix))
     env = child_environ()
     uv = env_uv(prefix)
     if lines:
         indexes = sorted({p.source_url for p in plan.install if p.source_url})
+        links = str(bundle.wheels_dir(offline.folder)) if offline else None
         fd, requirements = tempfile.mkstemp(prefix="lockstep-", suffix=".txt")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write("\n".join(lines) + "\n")
             _hold("pypi")
-            run_step(install_command(python, requirements, indexes, env, uv), env)
+            if offline is None:
+                run_step(install_command(python, requirements, indexes, env, uv), env)
+            else:
+                run_step(pip_install_command(python, requirements, indexes, links), env)
         finally:
             Path(requirements).unlink(missing_ok=True)
     skipped = plan.provided_by_conda + plan.only_needed_by_conda
@@ -685,6 +706,12 @@ def reproduce(args: argparse.Namespace) -> int:
     variants.check_requested(args.variant)
     fe = find_frontend(settings.frontend, shutil.which)  # first: nothing else helps without one
     if not lock_path.exists() and not args.commit:
+        if args.bundle:
+            raise LockstepError(
+                f"{lock_path.name} not found; a bundle installs the locks it was made from: "
+                f"copy them from {args.bundle}/{bundle.LOCKS_DIR}/ into the project; nothing "
+                "was written"
+            )
         if args.locked:
             raise LockstepError(
                 f"{lock_path.name} not found and --locked (LOCKED=1) forbids making it; run "
@@ -706,14 +733,15 @@ def reproduce(args: argparse.Namespace) -> int:
         _resolve(project, args.poetry_lock, settings.poetry_lock_file),
         settings.pin_group,
     )
-    _preflight_plan(side, lock, settings.pypi_names)
+    planned_from_lock(side, lock, settings.pypi_names)
+    offline = _bundle_source(args.bundle, platform, [lock_path, side.poetry_lock_path])
     commit = Commit([(Path(d).absolute(), Path(s).absolute()) for d, s in args.commit])
     _writable([dest for dest, _ in commit.pairs])
     with (
         tempfile.TemporaryDirectory(prefix="lockstep-") as tmp,
         ThreadPoolExecutor(max_workers=1) as background,
     ):
-        install_lock = _mirrored(lock_path, Path(tmp))
+        install_lock = _mirrored(lock_path, Path(tmp), offline)
         # Hashing the local archives (CPU) overlaps the env listing (frontend start-ups); it
         # ends before the env is touched, so a mismatch still changes nothing (issue 12).
         hashing = background.submit(verify_archives, read_explicit(install_lock))
@@ -736,7 +764,7 @@ def reproduce(args: argparse.Namespace) -> int:
                     f"the env from {lock_path.name} has no bin/python; add python to "
                     "environment.yml and run `invoke lock`"
                 )
-            install_poetry_side(prefix, side, project)
+            install_poetry_side(prefix, side, project, offline)
 
         prefix = replace_env(request, build, archives_match)
     locks = f"{lock_path.name} and {side.poetry_lock_path.name}"
@@ -776,10 +804,24 @@ def choose_lock(
     return chosen
 
 
-def _mirrored(lock_path: Path, tmp: Path) -> Path:
-    """The lock as it will be installed: mirrored into a temporary copy, or as it is."""
+def _bundle_source(folder: str | None, platform: str, locks: Sequence[Path]) -> BundleSource | None:
+    """The bundle named by --bundle, checked against the locks it must have been made from."""
+    if not folder:
+        return None
+    path = Path(folder).absolute()
+    manifest = bundle.read_manifest(path)
+    bundle.check_made_from(path, manifest, platform, locks)
+    return BundleSource(path, manifest)
+
+
+def _mirrored(lock_path: Path, tmp: Path, offline: BundleSource | None = None) -> Path:
+    """The lock as it will be installed: from a bundle's files, mirrored into a temporary copy,
+    or as it is."""
     try:
-        config = mirrors.config_from_env(os.environ)
+        if offline is not None:
+            config = bundle.mirror_config(offline.folder, offline.manifest)
+        else:
+            config = mirrors.config_from_env(os.environ)
         if not config.active:
             return lock_path
         text = lock_path.read_text(encoding="utf-8")
@@ -904,6 +946,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--pyproject", help="pyproject.toml to plan with (default: the project's)")
     rep.add_argument("--force", action="store_true", help="delete the old env first")
     rep.add_argument("--locked", action="store_true", help="refuse when there is no conda lock")
+    rep.add_argument("--bundle", help="install offline from this bundle (`invoke bundle`)")
     rep.add_argument(
         "--commit",
         type=_pair,

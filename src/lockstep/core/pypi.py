@@ -50,13 +50,38 @@ def conda_provided_distributions(prefix: Path) -> dict[str, str]:
     return provided_distributions(read_conda_meta(prefix).values())
 
 
-def pip_install_command(python: str, requirements: str, index_urls: Iterable[str]) -> list[str]:
-    """pip that installs exactly the requirements file: no resolver, hashes required."""
+def pip_install_command(
+    python: str, requirements: str, index_urls: Iterable[str], find_links: str | None = None
+) -> list[str]:
+    """pip that installs exactly the requirements file: no resolver, hashes required; with
+    ``find_links`` (an offline bundle's wheels) from that folder alone."""
     command = [python, "-m", "pip", "install", "--no-deps", "--require-hashes", "--no-input"]
     command += ["--disable-pip-version-check", "--no-warn-script-location"]
+    if find_links is not None:
+        command += ["--no-index", "--find-links", find_links]
+    else:
+        for url in index_urls:
+            command += ["--extra-index-url", url]
+    return [*command, "-r", requirements]
+
+
+def pip_download_command(
+    python: str, requirements: str, dest: str, index_urls: Iterable[str], python_version: str
+) -> list[str]:
+    """pip that fetches exactly the requirements file's files (pip's own index settings), for the
+    target's Python: --no-deps lets pip take a target version and still accept sdists."""
+    command = [python, "-m", "pip", "download", "--no-deps", "--require-hashes", "--no-input"]
+    command += ["--disable-pip-version-check", "--python-version", python_version, "--dest", dest]
     for url in index_urls:
         command += ["--extra-index-url", url]
     return [*command, "-r", requirements]
+
+
+def pip_wheel_command(python: str, sdist: str, dest: str) -> list[str]:
+    """A wheel built from one sdist, as pip would build it at install time (build isolation,
+    the backend from pip's index)."""
+    command = [python, "-m", "pip", "wheel", "--no-deps", "--no-input"]
+    return [*command, "--disable-pip-version-check", "--wheel-dir", dest, sdist]
 
 
 def root_install_command(python: str, project_dir: str) -> list[str]:
@@ -187,10 +212,31 @@ def _run(command: list[str]) -> None:
     subprocess.run(command, check=True)
 
 
+def _install_root(args: argparse.Namespace) -> int:
+    """The project itself into the env (an image's last layer), unless it is no package."""
+    try:
+        pyproject = read_toml(Path(args.pyproject))
+    except LockstepError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if not pyproject.get("tool", {}).get("poetry", {}).get("package-mode", True):
+        print("lockstep: package-mode = false: the project is run from its folder, not installed")
+        return 0
+    if not args.prefix:
+        print("error: install-root needs --prefix (the conda env to install into)", file=sys.stderr)
+        return 1
+    python = str(env_python(Path(args.prefix)))
+    try:
+        _run(root_install_command(python, str(Path(args.project_dir).resolve())))
+    except subprocess.CalledProcessError as exc:
+        return exc.returncode or 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: ``plan`` prints what would be installed, ``install`` installs it."""
     parser = argparse.ArgumentParser(prog="python -m lockstep.core.pypi", description=__doc__)
-    parser.add_argument("action", choices=["plan", "install"])
+    parser.add_argument("action", choices=["plan", "install", "install-root"])
     parser.add_argument("--prefix", default="", help="conda env to install into (or to plan for)")
     parser.add_argument(
         "--python-version", default="", help="plan for this Python (default: the env's python)"
@@ -206,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--project-dir", default=".", help="the project to install editable")
     parser.add_argument("--no-root", action="store_true", help="do not install the project")
     args = parser.parse_args(argv)
+    if args.action == "install-root":
+        return _install_root(args)
     try:
         pyproject = read_toml(Path(args.pyproject))
         plan, groups = build_plan(args, pyproject)

@@ -34,16 +34,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
+import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import rattler
 import yaml
@@ -294,6 +297,9 @@ def explicit_records(lock: Path) -> list[rattler.RepoDataRecord]:
     for entry in spec.packages:
         url, _, md5 = entry.url.partition("#")
         base, sub, filename = _split_url(url)
+        if _is_bare_folder(base, sub):
+            records.append(_record_from_archive(url, md5))
+            continue
         found = asyncio.run(
             _gateway().query([base], [sub], [_package_name(filename)], recursive=False)
         )
@@ -305,6 +311,34 @@ def explicit_records(lock: Path) -> list[rattler.RepoDataRecord]:
             raise StandinError("ChecksumMismatchError", f"md5 mismatch for {url}")
         records.append(matches[0])
     return records
+
+
+def _is_bare_folder(base: str, sub: str) -> bool:
+    """A ``file://`` folder of archives with no repodata (an offline bundle's, say)."""
+    if not base.startswith("file://"):
+        return False
+    return not (Path(unquote(urlsplit(base).path)) / sub / "repodata.json").exists()
+
+
+def _record_from_archive(url: str, md5: str) -> rattler.RepoDataRecord:
+    """conda reads an explicit URL's metadata from the archive itself (info/index.json), so
+    a folder without repodata installs; as for any ``file://`` URL, the md5 it records is the
+    lock's, unchecked (the sha256 is the file's, as its package cache computes it)."""
+    path = Path(unquote(urlsplit(url).path))
+    base, _, filename = _split_url(url)
+    if not path.is_file():
+        raise StandinError("PackagesNotFoundError", f"no such file: {url}")
+    if not filename.endswith(".tar.bz2"):
+        raise NotImplementedInStandin("only .tar.bz2 archives can be read outside a channel")
+    with tempfile.TemporaryDirectory() as tmp, tarfile.open(path, "r:bz2") as archive:
+        archive.extract("info/index.json", tmp, filter="data")
+        record = rattler.PackageRecord.from_index_json(
+            Path(tmp, "info", "index.json"),
+            size=path.stat().st_size,
+            sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+            md5=md5 or None,
+        )
+    return rattler.RepoDataRecord(record, filename, url, base)
 
 
 def installed_records(prefix: Path) -> list[rattler.PrefixRecord]:
@@ -653,6 +687,13 @@ def cmd_remove(args: argparse.Namespace) -> None:
     print(f"Removed {prefix}")
 
 
+def cmd_clean(args: argparse.Namespace) -> None:
+    """`clean --all --yes`: the package cache goes (images drop it after an install)."""
+    if not (args.all and args.yes):
+        raise NotImplementedInStandin("clean supports only --all --yes")
+    shutil.rmtree(pkgs_dir(), ignore_errors=True)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     prefix = target_prefix(args)
     _require_env(prefix)
@@ -743,6 +784,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     _common(rm)
     rm.add_argument("--all", action="store_true")
     rm.add_argument("specs", nargs="*")
+    clean = sub.add_parser("clean")
+    clean.add_argument("-a", "--all", action="store_true")
+    clean.add_argument("-y", "--yes", action="store_true")
     run = sub.add_parser("run")
     _target(run)
     run.add_argument("--no-capture-output", "--live-stream", action="store_true")
@@ -785,6 +829,7 @@ def dispatch(args: argparse.Namespace, prog: str) -> int:
         "list": cmd_list,
         "remove": cmd_remove,
         "uninstall": cmd_remove,
+        "clean": cmd_clean,
         "env create": cmd_env_create,
         "env remove": cmd_remove,
         "env config vars": cmd_env_vars,
