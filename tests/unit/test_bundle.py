@@ -13,8 +13,8 @@ from lockstep.core import bundle, commands, mirrors
 from lockstep.core.engine import build_parser, local_archive
 from lockstep.core.explicit import read_explicit
 from lockstep.core.frontend import Frontend
+from lockstep.core.poetrylock import LockedPackage
 from lockstep.core.pypi import (
-    LockedPackage,
     pip_download_command,
     pip_install_command,
     pip_wheel_command,
