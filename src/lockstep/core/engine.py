@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -687,10 +688,8 @@ def _writable(paths: Sequence[Path]) -> None:
         target = path if path.exists() else path.parent
         # No write bit for anyone means "do not touch" even to root, who passes os.access.
         if not os.access(target, os.W_OK) or not target.stat().st_mode & 0o222:
-            raise LockstepError(
-                f"cannot write {path}: permission denied; make it writable (chmod u+w) and run "
-                "again; nothing was changed"
-            )
+            denied = PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+            raise LockstepError(describe_os_error(denied, path))
 
 
 def _resolve(project_dir: Path, value: str | None, default: str) -> Path:
@@ -744,7 +743,8 @@ def reproduce(args: argparse.Namespace) -> int:
         install_lock = _mirrored(lock_path, Path(tmp), offline)
         # Hashing the local archives (CPU) overlaps the env listing (frontend start-ups); it
         # ends before the env is touched, so a mismatch still changes nothing (issue 12).
-        hashing = background.submit(verify_archives, read_explicit(install_lock))
+        to_install = lock if install_lock == lock_path else read_explicit(install_lock)
+        hashing = background.submit(verify_archives, to_install)
 
         def archives_match(_state: EnvState) -> None:
             checked = hashing.result()
