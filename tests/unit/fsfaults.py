@@ -100,6 +100,66 @@ def give_away(folder: Path) -> None:
             os.lchown(path, NOBODY, NOBODY)
 
 
+_READABLE: list[str] = []
+# What the unprivileged process imports besides the standard library (tasks.py and its imports).
+# (The code the tests run there imports tests.unit.test_tasks, and so pytest.)
+_THIRD_PARTY = (
+    "invoke",
+    "tomlkit",
+    "yaml",
+    "_yaml",
+    "pytest",
+    "_pytest",
+    "pluggy",
+    "iniconfig",
+    "packaging",
+    "py",
+)
+
+
+def _readable_code_path() -> str:
+    """PYTHONPATH of a copy of the code that any user may read.
+
+    The checkout itself may sit below a folder only its owner can enter (a clone made in
+    `mktemp -d`, 0700): the unprivileged user could then import nothing from it. So src/,
+    tasks.py and the few packages tasks.py imports are copied once into a world-readable folder.
+    """
+    if not _READABLE:
+        import atexit
+        import importlib.util
+
+        mirror = Path(tempfile.mkdtemp(prefix="lockstep-code-"))
+        atexit.register(shutil.rmtree, mirror, True)
+        ignore = shutil.ignore_patterns("__pycache__")
+        shutil.copytree(REPO / "src", mirror / "src", ignore=ignore)
+        shutil.copy2(REPO / "tasks.py", mirror / "tasks.py")
+        for module in [*REPO.glob("tests/*.py"), *REPO.glob("tests/unit/*.py")]:
+            target = mirror / module.relative_to(REPO)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(module, target)
+        for name in _THIRD_PARTY:
+            spec = importlib.util.find_spec(name)
+            if spec is None:
+                continue
+            if spec.submodule_search_locations:
+                source = Path(next(iter(spec.submodule_search_locations)))
+                shutil.copytree(source, mirror / "site" / name, ignore=ignore)
+            elif spec.origin:
+                (mirror / "site").mkdir(exist_ok=True)
+                shutil.copy2(spec.origin, mirror / "site" / Path(spec.origin).name)
+        # Their metadata too: invoke (and pytest) read their own version at import.
+        from importlib import metadata
+
+        for dist in ("invoke", "tomlkit", "PyYAML", "pytest", "pluggy", "iniconfig", "packaging"):
+            with contextlib.suppress(metadata.PackageNotFoundError):
+                info = Path(str(metadata.distribution(dist)._path))  # type: ignore[attr-defined]
+                shutil.copytree(info, mirror / "site" / info.name, ignore=ignore)
+        for path in [mirror, *mirror.rglob("*")]:
+            os.chmod(path, 0o755 if path.is_dir() else 0o644)
+        _READABLE.append(f"{mirror / 'src'}:{mirror}:{mirror / 'site'}")
+    return _READABLE[0]
+
+
 def run_unprivileged(code: str, cwd: Path) -> dict:
     """Run ``code`` as a user who cannot override modes; its last line of output is JSON."""
     import pytest
@@ -111,7 +171,7 @@ def run_unprivileged(code: str, cwd: Path) -> dict:
             pytest.skip("running as root and setpriv (util-linux) is not installed")
         ids = [f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
         command = ["setpriv", *ids, *command]
-    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": f"{REPO / 'src'}:{REPO}"}
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": _readable_code_path()}
     done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.splitlines()[-1])
