@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # The Lockstep env in an image, from the lock files only: conda-<platform>.lock installed without
-# a solve, then poetry.lock through pip with hashes, minus what conda provides (lockstep.core.pypi),
+# a solve, then poetry.lock through pip with hashes, minus what conda provides (lockstep.core.installer),
 # exactly as `make reproduce` does. Build it with `make docker-build` (README "Docker").
 #
 # Layer order: lock files and the installer first, the project's code last, so a code change
@@ -23,8 +23,8 @@ ARG CONDA_LOCK=""
 ARG LOCKSTEP_CONDA_MIRROR=""
 ARG LOCKSTEP_CONDA_CHANNEL_MIRRORS=""
 WORKDIR /work
-COPY src/lockstep/__init__.py src/lockstep/
-COPY src/lockstep/core/ src/lockstep/core/
+COPY tooling/src/lockstep/__init__.py src/lockstep/
+COPY tooling/src/lockstep/core/ src/lockstep/core/
 COPY pyproject.toml conda-*.lock ./
 RUN lock="${CONDA_LOCK:-$(PYTHONPATH=/work/src python -m lockstep.core.variants lock-file "$VARIANT")}" \
     && PYTHONPATH=/work/src python -m lockstep.core.mirrors rewrite "$lock" --output env.lock
@@ -55,16 +55,16 @@ RUN "$FRONTEND" install --yes --prefix "$ENV_PREFIX" --file /tmp/env.lock \
 # standard-library-only subpackage (copied whole and alone, so editing the rest of src/ does not
 # reach this layer).
 COPY --chown=57439:57439 pyproject.toml poetry.lock ./
-COPY --chown=57439:57439 src/lockstep/__init__.py /tmp/installer/lockstep/
-COPY --chown=57439:57439 src/lockstep/core/ /tmp/installer/lockstep/core/
-RUN PYTHONPATH=/tmp/installer "$ENV_PREFIX/bin/python" -m lockstep.core.pypi install \
+COPY --chown=57439:57439 tooling/src/lockstep/__init__.py /tmp/installer/lockstep/
+COPY --chown=57439:57439 tooling/src/lockstep/core/ /tmp/installer/lockstep/core/
+RUN PYTHONPATH=/tmp/installer "$ENV_PREFIX/bin/python" -m lockstep.core.installer install \
         --prefix "$ENV_PREFIX" --poetry-lock poetry.lock --pyproject pyproject.toml \
         --groups "$POETRY_GROUPS" --no-root
 
 # The project's code, last; installed editable with the build backend conda provides (unless
 # pyproject.toml says package-mode = false: then it is run from here, not installed).
 COPY --chown=57439:57439 . .
-RUN PYTHONPATH=/tmp/installer "$ENV_PREFIX/bin/python" -m lockstep.core.pypi install-root \
+RUN PYTHONPATH=/tmp/installer "$ENV_PREFIX/bin/python" -m lockstep.core.installer install-root \
         --prefix "$ENV_PREFIX" --pyproject pyproject.toml --project-dir . \
     && rm -rf /tmp/installer
 

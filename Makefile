@@ -1,7 +1,9 @@
 # Lockstep lifecycle. `make` lists the targets. Each lifecycle target calls the invoke task of the
-# same name through the tooling venv (.venv, built once from poetry.lock with hashes);
-# reproduce needs only a conda frontend, a Python 3.11+ and the lock files (scripts/env-engine.sh);
-# test, lint and docker-build run their tools directly.
+# same name through the tooling venv (.venv, built once from tooling/poetry.lock with hashes);
+# reproduce needs only a conda frontend, a Python 3.11+ and the lock files
+# (tooling/scripts/env-engine.sh). tooling-test, lint and docker-build run their tools directly.
+# This file belongs to the tooling (`invoke upgrade` replaces it): put targets of your own in
+# project.mk, which is read when it exists.
 .DEFAULT_GOAL := help
 SHELL := /bin/sh
 # No built-in rules: `make reproduce` in a folder without this Makefile must fail, not "build"
@@ -22,6 +24,8 @@ OUTPUT ?= bundle
 PYTHON ?= python3
 VENV ?= .venv
 INVOKE ?= $(VENV)/bin/python -m invoke
+# The venv's bin/ by absolute path, for recipes that run inside tooling/.
+TOOL_BIN = $(abspath $(VENV))/bin
 # make rename NEW_NAME=my-project; make docker-build IMAGE=my-project:dev
 NEW_NAME ?=
 IMAGE ?= lockstep
@@ -53,7 +57,7 @@ pin: $(VENV)/.installed
 
 .PHONY: reproduce  ## recreate the exact env from the lock files (needs only conda/mamba; VARIANT=cuda|cpu)
 reproduce:
-	sh scripts/env-engine.sh reproduce --name "$$ENV_NAME" --frontend "$$FRONTEND" --variant "$$VARIANT" $(if $(LOCKED),--locked) $(if $(BUNDLE),--bundle "$$BUNDLE")
+	sh tooling/scripts/env-engine.sh reproduce --name "$$ENV_NAME" --frontend "$$FRONTEND" --variant "$$VARIANT" $(if $(LOCKED),--locked) $(if $(BUNDLE),--bundle "$$BUNDLE")
 
 .PHONY: bundle  ## fetch both locks' conda archives and wheels into one folder (OUTPUT=bundle) for offline reproduce
 bundle: $(VENV)/.installed
@@ -79,9 +83,13 @@ rename: $(VENV)/.installed
 docker-build:
 	docker build --tag "$$IMAGE" --build-arg BASE_IMAGE --build-arg LOCK_IMAGE --build-arg FRONTEND --build-arg VARIANT --build-arg CONDA_LOCK --build-arg LOCKSTEP_CONDA_MIRROR --build-arg LOCKSTEP_CONDA_CHANNEL_MIRRORS --build-arg PIP_INDEX_URL .
 
-.PHONY: lint  ## ruff check and format, mypy, then actionlint and hadolint
+.PHONY: lint  ## ruff check and format of your code (src/, tests/)
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy && $(VENV)/bin/python -m pytest -q -rs -p no:cacheprovider tests/unit/test_lint_files.py
+	$(VENV)/bin/ruff check src tests && $(VENV)/bin/ruff format --check src tests
+
+.PHONY: tooling-lint  ## the tooling's linters: ruff, mypy, actionlint and hadolint
+tooling-lint: $(VENV)/.installed
+	cd tooling && $(TOOL_BIN)/ruff check . ../tasks.py && $(TOOL_BIN)/ruff format --check . ../tasks.py && $(TOOL_BIN)/mypy && $(TOOL_BIN)/python -m pytest -q -rs -p no:cacheprovider tests/unit/test_lint_files.py
 
 .PHONY: check  ## static checks: stale locks, conda/Poetry conflicts, risky spec (no solve)
 check: $(VENV)/.installed
@@ -95,11 +103,19 @@ refresh-names:
 doctor: $(VENV)/.installed
 	$(INVOKE) doctor --name "$$ENV_NAME" --frontend "$$FRONTEND"
 
-.PHONY: test  ## set up .venv from poetry.lock and run every test
+.PHONY: test  ## run your tests (tests/) inside the env, where torch is
 test: $(VENV)/.installed
-	$(VENV)/bin/python -m pytest
+	$(INVOKE) test --name "$$ENV_NAME" --frontend "$$FRONTEND"
 
-# The script decides whether the venv is current (its stamp against poetry.lock and pyproject.toml).
+.PHONY: tooling-test  ## the tooling's own suite (tooling/tests), in the tooling venv
+tooling-test: $(VENV)/.installed
+	cd tooling && $(TOOL_BIN)/python -m pytest
+
+# The script decides whether the venv is current (its stamp against tooling/poetry.lock and
+# tooling/pyproject.toml).
 .PHONY: $(VENV)/.installed
 $(VENV)/.installed:
-	sh scripts/bootstrap-venv.sh "$$PYTHON" "$$VENV"
+	sh tooling/scripts/bootstrap-venv.sh "$$PYTHON" "$$VENV"
+
+# Targets of the project's own (not replaced by `invoke upgrade`).
+-include project.mk

@@ -25,8 +25,9 @@ from invoke.exceptions import CommandTimedOut
 ROOT = Path(__file__).resolve().parent
 # The package must import before any env exists (first-time setup runs from a bare Python), and
 # from this checkout even where the venv holds another one's.
-sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tooling" / "src"))
 
+from lockstep import SRC_DIR as TOOLING_SRC  # noqa: E402
 from lockstep import lifecycle  # noqa: E402
 from lockstep.core import commands, envs  # noqa: E402
 from lockstep.core.errors import LockstepError  # noqa: E402
@@ -216,7 +217,6 @@ def lock(c: Context, platform: str | None = None, frontend: str | None = None) -
 def poetry_init(c: Context, name: str | None = None) -> None:
     """Create or repair pyproject.toml for Poetry, Python range from environment.yml."""
     import tomlkit
-
     from lockstep.poetryproject import ensure_poetry_project
 
     project = _project(c)
@@ -431,9 +431,9 @@ def _report(
 @task(help={"json": "print the findings as JSON (stable schema, for CI)"})
 def check(c: Context, json: bool = False) -> None:
     """Check the spec files and both locks: stale, conflicting, risky (no solve, no network)."""
-    from lockstep import checkcli  # the one implementation, also `lockstep-check` (pre-commit)
+    from lockstep import precommit  # the one implementation, also `lockstep-check` (pre-commit)
 
-    text, code = checkcli.run(_project(c).root, json)
+    text, code = precommit.run(_project(c).root, json)
     print(text)
     if code:
         raise Exit(code=code)
@@ -572,8 +572,7 @@ def refresh_names(c: Context, source: list[str]) -> None:
     text = render_table(table, " + ".join(source))
     # mtime=0: the same mapping gives the same bytes, so a refresh without news is no diff.
     data = gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)
-    root = _root(c)
-    target = root / "src" / "lockstep" / "core" / "data" / DATA_FILE
+    target = TOOLING_SRC / "lockstep" / "core" / "data" / DATA_FILE
     if c.config.run.dry:
         print(f"would write {len(table)} names to {target}")
         return
@@ -581,7 +580,8 @@ def refresh_names(c: Context, source: list[str]) -> None:
     partial = target.with_name(f".{target.name}.tmp")
     partial.write_bytes(data)
     os.replace(partial, target)
-    print(f"{target.relative_to(root)}: {len(table)} conda names with PyPI distributions")
+    shown = target.relative_to(TOOLING_SRC.parent.parent)
+    print(f"{shown}: {len(table)} conda names with PyPI distributions")
 
 
 @task(
@@ -594,7 +594,7 @@ def bundle(c: Context, output: str = "bundle", tar: bool = False) -> None:
     """Fetch every conda archive and wheel of both locks into one folder for offline reproduce."""
     import time
 
-    from lockstep import bundling
+    from lockstep import bundlefetch
     from lockstep.core.engine import read_poetry_side
 
     project = _project(c)
@@ -609,7 +609,7 @@ def bundle(c: Context, output: str = "bundle", tar: bool = False) -> None:
         )
         return
     started = time.monotonic()
-    made = bundling.make_bundle(
+    made = bundlefetch.make_bundle(
         target,
         platform,
         lock_path,
@@ -619,7 +619,7 @@ def bundle(c: Context, output: str = "bundle", tar: bool = False) -> None:
         lambda command: _run(c, command),
         tar=tar,
     )
-    for line in bundling.describe(made, time.monotonic() - started):
+    for line in bundlefetch.describe(made, time.monotonic() - started):
         print(line)
 
 

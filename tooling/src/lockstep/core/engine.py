@@ -1,0 +1,994 @@
+"""The one engine that replaces a conda env: reproduce, update and env-create all go through it.
+
+Its promise: an existing env is kept until its replacement is complete, and the project's files
+are never half-written. How:
+
+1. Validate before touching: settings, the variant (the CUDA or the CPU lock by the NVIDIA
+   driver, lockstep.core.variants: an old driver is refused here), both locks (any line ending,
+   this machine's platform), the archives a ``file://`` URL points at (md5/sha256 against the
+   lock: conda checks only what it downloads over http), pyproject.toml, poetry.lock and the
+   Poetry-side install plan.
+2. Find the env by its real name from the frontend's own JSON (lockstep.core.envs); a listing that
+   fails, hangs or cannot be read stops here.
+3. One at a time: an advisory lock (flock) in a folder beside the env, ``.<name>.lockstep/``.
+4. A journal in that folder records each phase (fsynced before the step it announces). An
+   interrupted run (SIGKILL, power loss) is found and undone by the next run, before anything
+   else, on its own: the partial env goes, the old env and the old files come back.
+5. The old env is moved into that folder (one rename), the new one built at the same prefix (conda
+   envs are not relocatable, so they are never built elsewhere and moved), then the Poetry side,
+   the env's variables, and for ``update`` the new lock files: all of them, or none.
+6. INT, TERM, HUP and QUIT undo everything before the process exits (128 + signal number).
+
+Standard library only: `make reproduce` runs it with any Python 3.11+ (scripts/env-engine.sh finds
+one), and the tasks run the same module, so every rule has one implementation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from lockstep.core import bundle, commands, condameta, envvars, mirrors, nvidia, variants
+from lockstep.core.envs import EnvListing, child_environ, list_envs, machine_platform
+from lockstep.core.errors import LockstepError
+from lockstep.core.explicit import ExplicitLock, pip_lines_error, read_explicit
+from lockstep.core.frontend import Frontend, find_frontend
+from lockstep.core.fsutil import (
+    atomic_write_text,
+    describe_os_error,
+    read_text,
+    write_files_atomically,
+)
+from lockstep.core.installer import (
+    editable_command,
+    env_python,
+    env_python_version,
+    env_uv,
+    install_command,
+    pip_install_command,
+)
+from lockstep.core.names import pypi_names
+from lockstep.core.plan import Plan, default_groups, lock_environment, plan_for, requirement_line
+from lockstep.core.poetrylock import LockedPackage, parse_poetry_lock, read_poetry_lock
+from lockstep.core.settings import Settings, check_env_name, load_settings, read_toml
+
+# Exit status of `reproduce` when there is no conda lock yet and --locked was not given: the
+# launcher then runs the first-time path (lock, pin, reproduce) with the tooling.
+NEEDS_FIRST_LOCK = 3
+STATE_SUFFIX = ".lockstep"
+# What the shell script of earlier versions left beside an env it was replacing.
+LEGACY_BACKUP_SUFFIX = ".lockstep-backup"
+HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+# A test seam (tests/integration/test_faults.py): hold at a phase until a release file appears.
+HOLD_VAR = "LOCKSTEP_ENGINE_HOLD"
+JOURNAL_VERSION = 1
+
+
+class Interrupted(BaseException):
+    """A signal arrived; the transaction is undone, then the process exits 128 + signum."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def say(message: str, err: bool = False) -> None:
+    """Print one line; a closed terminal (SSH gone) must not stop a rollback."""
+    with contextlib.suppress(OSError, ValueError):
+        stream = sys.stderr if err else sys.stdout
+        stream.write(message + "\n")
+        stream.flush()
+
+
+# --------------------------------------------------------------------------- signals
+
+
+class _Signals:
+    """While armed, a handled signal raises Interrupted; while deferred, it is remembered."""
+
+    def __init__(self) -> None:
+        self.pending: int | None = None
+        self.deferring = False
+        self._old: dict[int, Any] = {}
+
+    def _handler(self, signum: int, _frame: object) -> None:
+        if not self.deferring:
+            raise Interrupted(signum)
+        if self.pending is None:
+            self.pending = signum
+
+    def arm(self) -> None:
+        for signum in HANDLED_SIGNALS:
+            self._old[signum] = signal.signal(signum, self._handler)
+
+    def disarm(self) -> None:
+        for signum, old in self._old.items():
+            signal.signal(signum, old)
+        self._old.clear()
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Nothing interrupts the block (an undo, a commit); a signal is acted on after it."""
+        before, self.deferring = self.deferring, True
+        try:
+            yield
+        finally:
+            self.deferring = before
+        if self.pending is not None and not self.deferring:
+            signum, self.pending = self.pending, None
+            raise Interrupted(signum)
+
+
+SIGNALS = _Signals()
+# The fd of the env's lock while it is held: every step inherits it, so an orphaned frontend
+# (its engine killed) keeps the env locked until it exits.
+_LOCK_FD: list[int] = []
+
+
+def run_step(command: Sequence[str], env: Mapping[str, str] | None = None) -> None:
+    """A command that changes the env, echoed once; a signal reaches it, then interrupts us."""
+    say("+ " + shlex.join(command))
+    try:
+        proc = subprocess.Popen(
+            list(command), env=dict(env or child_environ()), pass_fds=tuple(_LOCK_FD)
+        )
+    except OSError as exc:
+        raise LockstepError(f"cannot run {command[0]}: {exc.strerror}") from None
+    try:
+        code = proc.wait()
+    except Interrupted as exc:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(exc.signum)
+        try:
+            proc.wait(timeout=30)
+        except (subprocess.TimeoutExpired, Interrupted):
+            proc.kill()
+            proc.wait()
+        raise
+    if code != 0:
+        shown = " ".join([Path(command[0]).name, *command[1:4]])
+        raise LockstepError(f"`{shown}` failed (exit {code}; its reason is above)")
+
+
+def _hold(phase: str) -> None:
+    """Test seam: with LOCKSTEP_ENGINE_HOLD=phase:DIR, announce the phase and wait for release."""
+    wanted, _, folder = os.environ.get(HOLD_VAR, "").partition(":")
+    if wanted != phase or not folder:
+        return
+    Path(folder, f"{phase}.reached").write_text(str(os.getpid()))
+    while not Path(folder, f"{phase}.release").exists():
+        time.sleep(0.02)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def file_digest(path: Path, algorithm: str) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, algorithm).hexdigest()
+
+
+def local_archive(url: str) -> Path | None:
+    """The file a ``file://`` package URL names, or None for a remote one."""
+    parts = urlsplit(url)
+    if parts.scheme != "file":
+        return None
+    return Path(unquote(parts.path))
+
+
+def verify_archives(lock: ExplicitLock) -> int:
+    """Check every ``file://`` archive against the lock's md5 or sha256 before conda sees it.
+
+    conda verifies what it downloads over http(s) but copies a ``file://`` archive unchecked and
+    then records the lock's md5 as if it had matched. Returns how many archives were checked.
+    """
+    local = [(e, path) for e in lock.entries if (path := local_archive(e.url)) is not None]
+
+    def problem(item: tuple[Any, Path]) -> str | None:
+        entry, path = item
+        if not path.is_file():
+            return f"{entry.filename}: {path} does not exist"
+        if not entry.md5:
+            return None
+        algorithm, _, expected = entry.md5.rpartition(":")
+        algorithm = algorithm or ("md5" if len(expected) == 32 else "sha256")
+        actual = file_digest(path, algorithm)
+        if actual != expected:
+            return f"{entry.filename}: {algorithm} {actual} differs from the lock's {expected}"
+        return None
+
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        problems = [p for p in pool.map(problem, local) if p]
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise LockstepError(
+            f"{lock.path}: archive does not match the lock: {problems[0]}{more}; the channel or "
+            "mirror copy is damaged or was altered: restore it (or remove it so it is fetched "
+            "again); nothing was changed"
+        )
+    return len(local)
+
+
+def python_version_of(lock: ExplicitLock) -> str | None:
+    """The version of the ``python`` package the lock installs."""
+    entry = lock.by_name().get("python")
+    return entry.version if entry else None
+
+
+@dataclass
+class PoetrySide:
+    """pyproject.toml and poetry.lock, read and planned before anything is touched."""
+
+    pyproject_path: Path
+    poetry_lock_path: Path
+    pyproject: Mapping[str, Any]
+    lock_data: Mapping[str, Any]
+    packages: Mapping[str, LockedPackage]
+    groups: list[str]
+    pin_group: str
+
+    def plan(self, conda_provided: Sequence[str], environment: Mapping[str, str]) -> Plan:
+        """What pip installs on ``environment`` (markers evaluated there), minus conda's."""
+        return plan_for(self.pyproject, self.lock_data, self.groups, conda_provided, environment)
+
+    def requirement_lines(self, plan: Plan) -> list[str]:
+        return [requirement_line(p, self.groups) for p in plan.install]
+
+    @property
+    def package_mode(self) -> bool:
+        return bool(self.pyproject.get("tool", {}).get("poetry", {}).get("package-mode", True))
+
+
+def read_poetry_side(pyproject_path: Path, poetry_lock_path: Path, pin_group: str) -> PoetrySide:
+    if not poetry_lock_path.is_file():
+        raise LockstepError(
+            f"{poetry_lock_path}: not found; create it with `poetry lock` (or `invoke pin`)"
+        )
+    pyproject = read_toml(pyproject_path)
+    data = read_poetry_lock(poetry_lock_path)
+    packages = parse_poetry_lock(data)
+    groups = default_groups(pyproject, pin_group)
+    return PoetrySide(
+        pyproject_path, poetry_lock_path, pyproject, data, packages, groups, pin_group
+    )
+
+
+def _conda_lock_is_stale(project: Path, settings: Settings, lock: ExplicitLock) -> bool:
+    """conda-lock's input hash of the spec files differs from the lock's header.
+
+    That hash needs PyYAML: it is checked where PyYAML imports (the tooling venv, a conda base)
+    and not elsewhere; a spelling only conda-lock itself can hash is not checked here either.
+    """
+    env_file = project / settings.environment_file
+    vp_file = project / settings.virtual_packages_file
+    if not (lock.input_hash and env_file.is_file() and vp_file.is_file()):
+        return False
+    try:
+        import yaml  # noqa: F401  (only to know whether the hash can be computed)
+
+        from lockstep import inputhash
+    except ImportError:
+        return False
+    try:
+        expected = inputhash.fast_input_hash(
+            env_file.read_text(encoding="utf-8"),
+            vp_file.read_text(encoding="utf-8"),
+            lock.platform or "",
+        )
+    except (inputhash.Unsupported, LockstepError, UnicodeDecodeError):
+        return False
+    return expected != lock.input_hash
+
+
+def _warn_if_stale(project: Path, settings: Settings, lock: ExplicitLock, side: PoetrySide) -> None:
+    """A lock is installed as locked, never re-solved; if `check` would call it stale, say so."""
+    from lockstep.core import poetryhash
+
+    stale = []
+    if _conda_lock_is_stale(project, settings, lock):
+        stale.append(Path(lock.path).name)
+    if poetryhash.locked_hash(side.lock_data) != poetryhash.content_hash(side.pyproject):
+        stale.append(side.poetry_lock_path.name)
+    if stale:
+        say(
+            f"warning: {' and '.join(stale)} {'is' if len(stale) == 1 else 'are'} older than the "
+            "spec files; installing as locked (run `invoke update` to re-lock)",
+            err=True,
+        )
+
+
+def planned_from_lock(side: PoetrySide, lock: ExplicitLock, overrides: Mapping[str, str]) -> Plan:
+    """The install plan on the lock's target, before any env exists (conda-meta decides for real
+    once the env is built; the name mapping stands in for it here)."""
+    provided = [n for e in lock.entries for n in pypi_names(e.name, overrides)]
+    environment = lock_environment(lock.platform, python_version_of(lock))
+    plan = side.plan(provided, environment)
+    side.requirement_lines(plan)  # hashes present, sources installable
+    return plan
+
+
+# --------------------------------------------------------------------------- state beside the env
+
+
+@dataclass
+class EnvState:
+    """The folder beside an env that holds its lock, journal, backup and saved files."""
+
+    prefix: Path
+
+    @property
+    def folder(self) -> Path:
+        return self.prefix.parent / f".{self.prefix.name}{STATE_SUFFIX}"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.folder / "lock"
+
+    @property
+    def journal(self) -> Path:
+        return self.folder / "journal.json"
+
+    @property
+    def backup(self) -> Path:
+        return self.folder / "previous-env"
+
+    @property
+    def saved_files(self) -> Path:
+        return self.folder / "previous-files"
+
+    @property
+    def legacy_backup(self) -> Path:
+        return self.prefix.with_name(self.prefix.name + LEGACY_BACKUP_SUFFIX)
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_journal(state: EnvState, data: Mapping[str, Any]) -> None:
+    atomic_write_text(state.journal, json.dumps(data, indent=2) + "\n")
+    _fsync_dir(state.folder)
+
+
+def read_journal(state: EnvState) -> dict[str, Any] | None:
+    try:
+        data = json.loads(state.journal.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise LockstepError(
+            f"{state.journal}: unreadable journal of an interrupted run ({exc}); the previous env "
+            f"is kept at {state.backup} if it exists: look at both, then delete the journal"
+        ) from None
+    return data if isinstance(data, dict) else None
+
+
+@contextlib.contextmanager
+def exclusive(state: EnvState, name: str) -> Iterator[None]:
+    """One run per env: a second one is refused at once, with who holds it."""
+    try:
+        state.folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(state.lock_file, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise LockstepError(
+            f"cannot create {state.folder}: {exc.strerror}; the envs folder must be writable to "
+            "replace an env there"
+        ) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+            raise LockstepError(
+                f"another reproduce/update/env-create of '{name}' is running (pid {holder}); "
+                "wait for it to finish, then run this again"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        _LOCK_FD.append(fd)
+        yield
+    finally:
+        if fd in _LOCK_FD:
+            _LOCK_FD.remove(fd)
+        os.close(fd)  # closing releases the flock
+
+
+def _remove_tree(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
+
+
+def _restore_files(files: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Put back each file the journal saved; returns the ones that could not be (yet)."""
+    failed = []
+    for item in files:
+        dest = Path(item["dest"])
+        saved = Path(item["saved"]) if item.get("saved") else None
+        try:
+            if saved is not None and saved.exists():
+                if not dest.exists() or dest.read_bytes() != saved.read_bytes():
+                    _copy_over(saved, dest)
+            elif not item.get("existed") and dest.exists():
+                dest.unlink()
+        except OSError as exc:
+            failed.append(f"{dest} ({describe_os_error(exc, dest).split(';')[0]})")
+    return failed
+
+
+def _copy_over(source: Path, dest: Path) -> None:
+    atomic_write_text(dest, read_text(source))
+
+
+def undo(state: EnvState, journal: Mapping[str, Any]) -> str:
+    """Put back what the journal says was there before; returns what was done, as a phrase.
+
+    The env first (a rename: it needs no free space), then the files. A file that cannot be put
+    back yet (a disk still full) keeps the journal and its saved copy, so the next run finishes
+    the job; the error says where the copy is.
+    """
+    prefix = Path(journal["prefix"])
+    if journal.get("phase") == "committed":
+        _remove_tree(state.backup)
+        shutil.rmtree(state.saved_files, ignore_errors=True)
+        state.journal.unlink(missing_ok=True)
+        return "finished the clean-up of a completed run"
+    if state.backup.exists():
+        if prefix.exists() or prefix.is_symlink():
+            _remove_tree(prefix)
+        os.rename(state.backup, prefix)
+        done = f"put the previous env back at {prefix}"
+    elif journal.get("phase") == "building" and journal.get("had_env") is False:
+        _remove_tree(prefix)  # a partial new env where there was none
+        done = "removed a partial env"
+    else:
+        done = "found nothing to undo"
+    _fsync_dir(prefix.parent)
+    failed = _restore_files(journal.get("files", []))
+    if failed:
+        raise LockstepError(
+            f"{done}, but could not put back {', '.join(failed)} yet; the originals are kept in "
+            f"{state.saved_files}, and the next run of this env restores them"
+        )
+    shutil.rmtree(state.saved_files, ignore_errors=True)
+    state.journal.unlink(missing_ok=True)
+    return done
+
+
+def recover(state: EnvState, name: str) -> None:
+    """Undo an interrupted run of this env, if there was one (call with the lock held)."""
+    journal = read_journal(state)
+    if journal is not None:
+        with SIGNALS.deferred():
+            done = undo(state, journal)
+        say(f"lockstep: an earlier run of '{name}' was interrupted; {done}")
+        return
+    # A backup without its journal: the journal was deleted by hand, or an older Lockstep left it.
+    for orphan in (state.backup, state.legacy_backup):
+        if not (orphan / "conda-meta").is_dir():
+            continue
+        if state.prefix.exists():
+            raise LockstepError(
+                f"{orphan} (an env left by an interrupted run) and {state.prefix} both exist; look "
+                "at both, keep the one you want at its place and delete the other"
+            )
+        with SIGNALS.deferred():
+            os.rename(orphan, state.prefix)
+        say(f"lockstep: put the env an interrupted run had left at {orphan} back at {state.prefix}")
+
+
+# --------------------------------------------------------------------------- the transaction
+
+
+@dataclass
+class Commit:
+    """Files to put in place with the new env: dest <- the text of source."""
+
+    pairs: list[tuple[Path, Path]] = field(default_factory=list)
+
+
+class Transaction:
+    """Replace the env at ``prefix``: keep the old one until everything new is in place."""
+
+    def __init__(self, state: EnvState, name: str, keep_old: bool = True) -> None:
+        self.state = state
+        self.name = name
+        self.keep_old = keep_old
+        self.journal: dict[str, Any] = {
+            "version": JOURNAL_VERSION,
+            "name": name,
+            "prefix": str(state.prefix),
+            "pid": os.getpid(),
+            "phase": "moving",
+            "had_env": state.prefix.exists(),
+            "files": [],
+        }
+
+    def begin(self) -> None:
+        """Move the old env aside (or, with keep_old False, delete it: --force)."""
+        write_journal(self.state, self.journal)
+        _hold("moving")
+        with SIGNALS.deferred():
+            if self.journal["had_env"]:
+                if self.keep_old:
+                    say(f"lockstep: keeping the current '{self.name}' until the new one is built")
+                    os.rename(self.state.prefix, self.state.backup)
+                else:
+                    say(f"lockstep: --force: deleting the current '{self.name}' first")
+                    _remove_tree(self.state.prefix)
+                    self.journal["had_env"] = False
+            self.journal["phase"] = "building"
+            write_journal(self.state, self.journal)
+        _hold("building")
+
+    def commit(self, files: Commit) -> None:
+        """Write the new files (all or none), then let the old env go."""
+        _hold("committing")
+        with SIGNALS.deferred():
+            if files.pairs:
+                self._save_files(files)
+                write_files_atomically({dest: read_text(source) for dest, source in files.pairs})
+            self.journal["phase"] = "committed"
+            write_journal(self.state, self.journal)
+        with SIGNALS.deferred():
+            undo(self.state, self.journal)  # phase committed: drops the backup and saved files
+
+    def _save_files(self, files: Commit) -> None:
+        saved = self.state.saved_files
+        saved.mkdir(parents=True, exist_ok=True)
+        for number, (dest, _source) in enumerate(files.pairs):
+            copy = saved / f"{number}-{dest.name}"
+            existed = dest.exists()
+            if existed:
+                shutil.copyfile(dest, copy)
+            self.journal["files"].append(
+                {"dest": str(dest), "saved": str(copy) if existed else None, "existed": existed}
+            )
+        write_journal(self.state, self.journal)
+
+    def rollback(self) -> str:
+        with SIGNALS.deferred():
+            return undo(self.state, self.journal)
+
+
+# --------------------------------------------------------------------------- building
+
+
+@dataclass(frozen=True)
+class BundleSource:
+    """An offline bundle to install from instead of channels and indexes."""
+
+    folder: Path
+    manifest: bundle.Manifest
+
+
+def install_poetry_side(
+    prefix: Path, side: PoetrySide, project_dir: Path, offline: BundleSource | None = None
+) -> None:
+    """poetry.lock minus what conda installed (conda-meta decides), hashes required: by the
+    env's uv when it has one, else by pip (same requirement file, same guarantees); from a
+    bundle's wheels only (pip, --no-index) when installing offline."""
+    records = condameta.read_conda_meta(prefix)
+    provided = condameta.provided_distributions(records.values())
+    python = env_python_version(prefix, records)
+    environment = lock_environment(machine_platform(), python)
+    plan = side.plan(list(provided), environment)
+    if offline is None:
+        lines = side.requirement_lines(plan)
+    else:
+        lines = bundle.requirement_lines(offline.manifest, plan.install, side.groups)
+    python = str(env_python(prefix))
+    env = child_environ()
+    uv = env_uv(prefix)
+    if lines:
+        indexes = sorted({p.source_url for p in plan.install if p.source_url})
+        links = str(bundle.wheels_dir(offline.folder)) if offline else None
+        fd, requirements = tempfile.mkstemp(prefix="lockstep-", suffix=".txt")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write("\n".join(lines) + "\n")
+            _hold("pypi")
+            if offline is None:
+                run_step(install_command(python, requirements, indexes, env, uv), env)
+            else:
+                run_step(pip_install_command(python, requirements, indexes, links), env)
+        finally:
+            Path(requirements).unlink(missing_ok=True)
+    skipped = plan.provided_by_conda + plan.only_needed_by_conda
+    say(
+        f"lockstep: {len(plan.install)} PyPI packages installed; left to conda: "
+        f"{', '.join(skipped) or 'none'}"
+    )
+    if side.package_mode:
+        run_step(editable_command(python, str(project_dir.resolve()), uv), env)
+
+
+# --------------------------------------------------------------------------- the actions
+
+
+@dataclass
+class Request:
+    """What to build and where; every path absolute."""
+
+    name: str
+    frontend: Frontend
+    force: bool = False
+    commit: Commit = field(default_factory=Commit)
+    env_vars: dict[str, str] = field(default_factory=dict)
+
+
+def _find(fe: Frontend, name: str) -> tuple[EnvListing, EnvState]:
+    listing = list_envs(fe)
+    return listing, EnvState(listing.target(name))
+
+
+def replace_env(request: Request, build: Any, preflight: Any = None) -> Path:
+    """Lock, recover, check, move aside, build, commit; undo on any failure or signal."""
+    _listing, state = _find(request.frontend, request.name)
+    with exclusive(state, request.name):
+        recover(state, request.name)
+        if preflight is not None:
+            preflight(state)
+        transaction = Transaction(state, request.name, keep_old=not request.force)
+        try:
+            transaction.begin()
+            build(state.prefix)
+            envvars.set_env_vars(state.prefix, {"PYTHONNOUSERSITE": "1", **request.env_vars})
+            transaction.commit(request.commit)
+        except (Exception, Interrupted) as exc:
+            done = transaction.rollback()
+            if isinstance(exc, Interrupted):
+                name = signal.Signals(exc.signum).name
+                say(f"lockstep: interrupted by {name}; {done}; every file is as it was", err=True)
+                raise
+            if isinstance(exc, LockstepError | OSError):
+                raise LockstepError(f"{_describe(exc)}; {done}; every file is as it was") from None
+            say(f"lockstep: failed; {done}; every file is as it was", err=True)
+            raise
+    return state.prefix
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """[tool.lockstep] of the project, with the arguments given (an empty one means unset: make
+    passes its variables whether set or not)."""
+    return load_settings(
+        Path(args.project_dir).absolute(),
+        env_name=args.name or None,
+        frontend=args.frontend or None,
+    )
+
+
+def _writable(paths: Sequence[Path]) -> None:
+    """Every file update will write can be written: checked before the env is touched."""
+    for path in paths:
+        target = path if path.exists() else path.parent
+        # No write bit for anyone means "do not touch" even to root, who passes os.access.
+        if not os.access(target, os.W_OK) or not target.stat().st_mode & 0o222:
+            denied = PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+            raise LockstepError(describe_os_error(denied, path))
+
+
+def _resolve(project_dir: Path, value: str | None, default: str) -> Path:
+    return (project_dir / (value or default)).absolute()
+
+
+def reproduce(args: argparse.Namespace) -> int:
+    """Recreate the env from the conda lock and poetry.lock: validate everything, then build."""
+    project = Path(args.project_dir).absolute()
+    settings = _settings(args)
+    platform = machine_platform()
+    lock_path = _resolve(project, args.conda_lock, settings.lock_file(platform))
+    variants.check_requested(args.variant)
+    fe = find_frontend(settings.frontend, shutil.which)  # first: nothing else helps without one
+    if not lock_path.exists() and not args.commit:
+        if args.bundle:
+            raise LockstepError(
+                f"{lock_path.name} not found; a bundle installs the locks it was made from: "
+                f"copy them from {args.bundle}/{bundle.LOCKS_DIR}/ into the project; nothing "
+                "was written"
+            )
+        if args.locked:
+            raise LockstepError(
+                f"{lock_path.name} not found and --locked (LOCKED=1) forbids making it; run "
+                "`make reproduce` without LOCKED=1 where conda channels are reachable, commit the "
+                "locks, then try again; nothing was written"
+            )
+        say(f"lockstep: no {lock_path.name} yet: locking environment.yml first (LOCKED=1 refuses)")
+        return NEEDS_FIRST_LOCK
+    cpu_lock = _resolve(project, args.cpu_lock, settings.cpu_lock_file(platform))
+    cuda_lock, lock_path = (
+        lock_path,
+        choose_lock(settings, lock_path, cpu_lock, platform, args.variant),
+    )
+    lock = read_explicit(lock_path, platform)
+    if lock.pip:  # conda skips them; the Poetry side is where PyPI packages belong
+        raise LockstepError(f"{pip_lines_error(lock)}; nothing was changed")
+    side = read_poetry_side(
+        _resolve(project, args.pyproject, "pyproject.toml"),
+        _resolve(project, args.poetry_lock, settings.poetry_lock_file),
+        settings.pin_group,
+    )
+    planned_from_lock(side, lock, settings.pypi_names)
+    offline = _bundle_source(args.bundle, platform, [lock_path, side.poetry_lock_path])
+    commit = Commit([(Path(d).absolute(), Path(s).absolute()) for d, s in args.commit])
+    _writable([dest for dest, _ in commit.pairs])
+    with (
+        tempfile.TemporaryDirectory(prefix="lockstep-") as tmp,
+        ThreadPoolExecutor(max_workers=1) as background,
+    ):
+        install_lock = _mirrored(lock_path, Path(tmp), offline)
+        # Hashing the local archives (CPU) overlaps the env listing (frontend start-ups); it
+        # ends before the env is touched, so a mismatch still changes nothing (issue 12).
+        to_install = lock if install_lock == lock_path else read_explicit(install_lock)
+        hashing = background.submit(verify_archives, to_install)
+
+        def archives_match(_state: EnvState) -> None:
+            checked = hashing.result()
+            if checked:
+                say(f"lockstep: {checked} local archives match {lock_path.name}")
+
+        request = Request(settings.env_name, fe, args.force, commit)
+
+        def build(prefix: Path) -> None:
+            # update's new locks are fresh by construction; the CPU lock's inputs are derived
+            # (`invoke check` hashes them: that needs the tooling).
+            if not commit.pairs and lock_path == cuda_lock:
+                _warn_if_stale(project, settings, lock, side)
+            run_step(commands.create_from_lock(fe, str(prefix), str(install_lock)))
+            if not env_python(prefix).exists():
+                raise LockstepError(
+                    f"the env from {lock_path.name} has no bin/python; add python to "
+                    "environment.yml and run `invoke lock`"
+                )
+            install_poetry_side(prefix, side, project, offline)
+
+        prefix = replace_env(request, build, archives_match)
+    locks = f"{lock_path.name} and {side.poetry_lock_path.name}"
+    say(f"lockstep: '{settings.env_name}' at {prefix} matches {locks}")
+    return 0
+
+
+def choose_lock(
+    settings: Settings,
+    cuda_lock: Path,
+    cpu_lock: Path,
+    platform: str,
+    requested: str | None,
+    detect: Callable[[], nvidia.Driver | None] = nvidia.detect,
+) -> Path:
+    """The lock this machine installs, chosen before anything is moved or downloaded: the CUDA
+    lock where the driver runs it, the CPU lock where there is no driver; a driver too old for
+    the CUDA lock is refused (lockstep.core.variants)."""
+    if not settings.has_cpu_variant:
+        if variants.check_requested(requested) == variants.CPU:
+            raise LockstepError(
+                "VARIANT=cpu, but [tool.lockstep] declares no CPU variant (cpu-specs); "
+                "declare one and run `invoke lock`, or leave VARIANT unset"
+            )
+        return cuda_lock
+    needs = variants.needs_of(read_explicit(cuda_lock, platform))
+    wanted = variants.check_requested(requested)
+    driver = detect() if wanted == variants.AUTO else None
+    choice = variants.choose(driver, needs, wanted)
+    chosen = cuda_lock if choice.variant == variants.CUDA else cpu_lock
+    if not chosen.is_file():
+        raise LockstepError(
+            f"{chosen.name} not found ({choice.reason}); run `invoke lock` (it writes the CUDA "
+            "and the CPU lock) and commit both; nothing was changed"
+        )
+    say(f"lockstep: {choice.variant.upper()} variant, {chosen.name}: {choice.reason}")
+    return chosen
+
+
+def _bundle_source(folder: str | None, platform: str, locks: Sequence[Path]) -> BundleSource | None:
+    """The bundle named by --bundle, checked against the locks it must have been made from."""
+    if not folder:
+        return None
+    path = Path(folder).absolute()
+    manifest = bundle.read_manifest(path)
+    bundle.check_made_from(path, manifest, platform, locks)
+    return BundleSource(path, manifest)
+
+
+def _mirrored(lock_path: Path, tmp: Path, offline: BundleSource | None = None) -> Path:
+    """The lock as it will be installed: from a bundle's files, mirrored into a temporary copy,
+    or as it is."""
+    try:
+        if offline is not None:
+            config = bundle.mirror_config(offline.folder, offline.manifest)
+        else:
+            config = mirrors.config_from_env(os.environ)
+        if not config.active:
+            return lock_path
+        text = lock_path.read_text(encoding="utf-8")
+        rewritten, changed = mirrors.rewrite_lock(text, config, str(lock_path))
+    except mirrors.MirrorError as exc:
+        raise LockstepError(f"{exc}; nothing was changed") from None
+    copy = tmp / lock_path.name
+    copy.write_text(rewritten, encoding="utf-8")
+    say(f"lockstep: {changed} package URLs of {lock_path.name} from {mirrors.describe(config)}")
+    return copy
+
+
+def create(args: argparse.Namespace) -> int:
+    """A new env solved from specs (env-create); an existing one is replaced only with --force."""
+    check_env_name(args.name or "")
+    fe = find_frontend(args.frontend or "auto", shutil.which)
+    overrides = dict(pair for pair in args.virtual)
+    env = {**child_environ(), **solver_overrides(overrides, os.environ)}
+    request = Request(args.name, fe, False, Commit(), dict(args.env_var))
+
+    def preflight(state: EnvState) -> None:
+        if state.prefix.exists() and not args.force:
+            raise LockstepError(
+                f"env '{args.name}' already exists at {state.prefix}; keep it, rebuild it from the "
+                "locks with `invoke reproduce`, or pass --force to replace it"
+            )
+        # Solve first, into a prefix that does not exist: a spec that cannot be solved stops
+        # here, with the old env untouched (`create --yes` deletes its prefix before solving).
+        scratch = str(state.folder / "dry-run")
+        dry = commands.create_from_specs(fe, scratch, args.channel, args.spec, dry_run=True)
+        _solve_check(dry, env)
+
+    def build(prefix: Path) -> None:
+        run_step(commands.create_from_specs(fe, str(prefix), args.channel, args.spec), env)
+
+    prefix = replace_env(request, build, preflight)
+    say(f"lockstep: created '{args.name}' at {prefix} from {len(args.spec)} specs")
+    return 0
+
+
+def _solve_check(command: list[str], env: Mapping[str, str]) -> None:
+    say("+ " + shlex.join(command))
+    proc = subprocess.run(command, capture_output=True, text=True, env=dict(env))
+    if proc.returncode == 0:
+        return
+    try:
+        data = json.loads(proc.stdout)
+        reason = data.get("message") or data.get("error") or ""
+    except ValueError:
+        reason = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1:] or [""]
+        reason = reason[0]
+    first = (
+        str(reason).strip().splitlines()[0] if str(reason).strip() else f"exit {proc.returncode}"
+    )
+    raise LockstepError(
+        f"the spec cannot be solved: {first}; fix environment.yml (or virtual-packages.yml); "
+        "the existing env was not touched"
+    )
+
+
+# Virtual packages conda reads from CONDA_OVERRIDE_<NAME> for one command.
+_OVERRIDE_VARS = {"__cuda": "CONDA_OVERRIDE_CUDA"}
+NVIDIA_DRIVER_FILE = Path("/proc/driver/nvidia/version")
+
+
+def solver_overrides(
+    virtual: Mapping[str, str], environ: Mapping[str, str], driver: Path = NVIDIA_DRIVER_FILE
+) -> dict[str, str]:
+    """CONDA_OVERRIDE_* for an env-create solve on a machine without a GPU.
+
+    conda-lock reads virtual-packages.yml; conda does not, so a CUDA spec is unsolvable where no
+    driver is seen. Where a driver exists, conda's own detection is the truth; a value the user
+    set wins over both.
+    """
+    found: dict[str, str] = {}
+    for name, version in virtual.items():
+        var = _OVERRIDE_VARS.get(name)
+        if var is None or var in environ or driver.exists():
+            continue
+        found[var] = version
+    return found
+
+
+def recover_only(args: argparse.Namespace) -> int:
+    """Finish or undo an interrupted run of an env (update calls this before it reads files)."""
+    settings = _settings(args)
+    fe = find_frontend(settings.frontend, shutil.which)
+    _listing, state = _find(fe, settings.env_name)
+    if state.folder.exists() or state.legacy_backup.exists():
+        with exclusive(state, settings.env_name):
+            recover(state, settings.env_name)
+    return 0
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def _pair(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    return key, value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m lockstep.core.engine", description=__doc__)
+    sub = parser.add_subparsers(dest="action", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--name", help="env name (default: env-name in [tool.lockstep])")
+    common.add_argument("--frontend", help="conda, mamba, micromamba or a path to one")
+    common.add_argument("--project-dir", default=".", help="the project (default: .)")
+
+    rep = sub.add_parser("reproduce", parents=[common], help="the env from both locks")
+    rep.add_argument("--conda-lock", help="explicit lock (default: the lock of this platform)")
+    rep.add_argument("--cpu-lock", help="CPU variant's lock (default: cpu-lock-file-template)")
+    rep.add_argument(
+        "--variant",
+        default="auto",
+        help="cuda or cpu; auto (or empty): by the NVIDIA driver (default: auto)",
+    )
+    rep.add_argument("--poetry-lock", help="Poetry's lock (default: poetry-lock-file setting)")
+    rep.add_argument("--pyproject", help="pyproject.toml to plan with (default: the project's)")
+    rep.add_argument("--force", action="store_true", help="delete the old env first")
+    rep.add_argument("--locked", action="store_true", help="refuse when there is no conda lock")
+    rep.add_argument("--bundle", help="install offline from this bundle (`invoke bundle`)")
+    rep.add_argument(
+        "--commit",
+        type=_pair,
+        action="append",
+        default=[],
+        metavar="DEST=SOURCE",
+        help="also put SOURCE's text at DEST once the env is complete (update's new locks)",
+    )
+
+    cre = sub.add_parser("create", parents=[common], help="an env solved from specs")
+    cre.add_argument("--channel", action="append", default=[])
+    cre.add_argument("--spec", action="append", default=[])
+    cre.add_argument("--env-var", type=_pair, action="append", default=[], metavar="NAME=VALUE")
+    cre.add_argument("--virtual", type=_pair, action="append", default=[], metavar="__NAME=VER")
+    cre.add_argument("--force", action="store_true", help="replace an existing env")
+
+    sub.add_parser("recover", parents=[common], help="undo an interrupted run of the env")
+    return parser
+
+
+def _describe(exc: BaseException) -> str:
+    """One phrase for an error: a LockstepError's message, or what an OSError means."""
+    return describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    actions = {"reproduce": reproduce, "create": create, "recover": recover_only}
+    SIGNALS.arm()
+    try:
+        return actions[args.action](args)
+    except LockstepError as exc:
+        say(f"error: {exc}", err=True)
+        return 1
+    except Interrupted as exc:
+        return 128 + exc.signum
+    except OSError as exc:
+        say(f"error: {describe_os_error(exc)}", err=True)
+        return 1
+    finally:
+        SIGNALS.disarm()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
