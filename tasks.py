@@ -595,7 +595,7 @@ def bundle(c: Context, output: str = "bundle", tar: bool = False) -> None:
     import time
 
     from lockstep import bundlefetch
-    from lockstep.core.engine import read_poetry_side
+    from lockstep.core.plan import read_poetry_side
 
     project = _project(c)
     platform = _machine_platform()

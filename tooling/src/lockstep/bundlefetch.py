@@ -22,11 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lockstep.core import bundle, installer, mirrors
-from lockstep.core.engine import PoetrySide, planned_from_lock, python_version_of
 from lockstep.core.errors import LockstepError
 from lockstep.core.explicit import ExplicitLock, LockEntry
 from lockstep.core.names import normalize
-from lockstep.core.plan import Plan
+from lockstep.core.plan import Plan, PoetrySide, planned_from_lock, python_version_of
 from lockstep.core.poetrylock import LockedPackage
 
 Runner = Callable[[list[str]], object]

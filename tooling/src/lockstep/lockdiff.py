@@ -64,7 +64,7 @@ def format_report(changes: list[Change], notes: Sequence[str] = ()) -> str:
 def _size(lock: ExplicitLock, pkgs_dirs: Sequence[Path]) -> tuple[int, int]:
     """(bytes of the archives whose size is known, how many are not): an explicit lock has no
     sizes, so a size comes from a file:// archive or a copy in a package cache."""
-    from lockstep.core.engine import local_archive
+    from lockstep.core.explicit import local_archive
 
     known = unknown = 0
     for entry in lock.entries:

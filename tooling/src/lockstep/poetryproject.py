@@ -6,6 +6,8 @@ from __future__ import annotations
 import tomlkit
 from tomlkit.toml_document import TOMLDocument
 
+from lockstep.core.plan import package_mode
+
 
 def ensure_poetry_project(
     doc: TOMLDocument, python_range: str, name: str
@@ -38,7 +40,7 @@ def ensure_poetry_project(
         poetry["package-mode"] = False
         tool["poetry"] = poetry
         changes.append("added [tool.poetry] with package-mode = false")
-    if "build-system" not in doc and poetry.get("package-mode", True):
+    if "build-system" not in doc and package_mode(doc):
         build = tomlkit.table()
         build["requires"] = ["poetry-core>=2.0,<3"]
         build["build-backend"] = "poetry.core.masonry.api"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from lockstep.core import bundle, commands, mirrors
-from lockstep.core.engine import build_parser, local_archive
-from lockstep.core.explicit import read_explicit
+from lockstep.core.engine import build_parser
+from lockstep.core.explicit import local_archive, read_explicit
 from lockstep.core.frontend import Frontend
 from lockstep.core.installer import (
     pip_download_command,

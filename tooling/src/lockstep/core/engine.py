@@ -44,12 +44,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from lockstep.core import bundle, commands, condameta, envvars, mirrors, nvidia, variants
 from lockstep.core.envs import EnvListing, child_environ, list_envs, machine_platform
 from lockstep.core.errors import LockstepError
-from lockstep.core.explicit import ExplicitLock, pip_lines_error, read_explicit
+from lockstep.core.explicit import ExplicitLock, local_archive, pip_lines_error, read_explicit
 from lockstep.core.frontend import Frontend, find_frontend
 from lockstep.core.fsutil import (
     atomic_write_text,
@@ -65,10 +64,8 @@ from lockstep.core.installer import (
     install_command,
     pip_install_command,
 )
-from lockstep.core.names import pypi_names
-from lockstep.core.plan import Plan, default_groups, lock_environment, plan_for, requirement_line
-from lockstep.core.poetrylock import LockedPackage, parse_poetry_lock, read_poetry_lock
-from lockstep.core.settings import Settings, check_env_name, load_settings, read_toml
+from lockstep.core.plan import PoetrySide, lock_environment, planned_from_lock, read_poetry_side
+from lockstep.core.settings import Settings, check_env_name, load_settings
 
 # Exit status of `reproduce` when there is no conda lock yet and --locked was not given: the
 # launcher then runs the first-time path (lock, pin, reproduce) with the tooling.
@@ -186,14 +183,6 @@ def file_digest(path: Path, algorithm: str) -> str:
         return hashlib.file_digest(handle, algorithm).hexdigest()
 
 
-def local_archive(url: str) -> Path | None:
-    """The file a ``file://`` package URL names, or None for a remote one."""
-    parts = urlsplit(url)
-    if parts.scheme != "file":
-        return None
-    return Path(unquote(parts.path))
-
-
 def verify_archives(lock: ExplicitLock) -> int:
     """Check every ``file://`` archive against the lock's md5 or sha256 before conda sees it.
 
@@ -225,50 +214,6 @@ def verify_archives(lock: ExplicitLock) -> int:
             "again); nothing was changed"
         )
     return len(local)
-
-
-def python_version_of(lock: ExplicitLock) -> str | None:
-    """The version of the ``python`` package the lock installs."""
-    entry = lock.by_name().get("python")
-    return entry.version if entry else None
-
-
-@dataclass
-class PoetrySide:
-    """pyproject.toml and poetry.lock, read and planned before anything is touched."""
-
-    pyproject_path: Path
-    poetry_lock_path: Path
-    pyproject: Mapping[str, Any]
-    lock_data: Mapping[str, Any]
-    packages: Mapping[str, LockedPackage]
-    groups: list[str]
-    pin_group: str
-
-    def plan(self, conda_provided: Sequence[str], environment: Mapping[str, str]) -> Plan:
-        """What pip installs on ``environment`` (markers evaluated there), minus conda's."""
-        return plan_for(self.pyproject, self.lock_data, self.groups, conda_provided, environment)
-
-    def requirement_lines(self, plan: Plan) -> list[str]:
-        return [requirement_line(p, self.groups) for p in plan.install]
-
-    @property
-    def package_mode(self) -> bool:
-        return bool(self.pyproject.get("tool", {}).get("poetry", {}).get("package-mode", True))
-
-
-def read_poetry_side(pyproject_path: Path, poetry_lock_path: Path, pin_group: str) -> PoetrySide:
-    if not poetry_lock_path.is_file():
-        raise LockstepError(
-            f"{poetry_lock_path}: not found; create it with `poetry lock` (or `invoke pin`)"
-        )
-    pyproject = read_toml(pyproject_path)
-    data = read_poetry_lock(poetry_lock_path)
-    packages = parse_poetry_lock(data)
-    groups = default_groups(pyproject, pin_group)
-    return PoetrySide(
-        pyproject_path, poetry_lock_path, pyproject, data, packages, groups, pin_group
-    )
 
 
 def _conda_lock_is_stale(project: Path, settings: Settings, lock: ExplicitLock) -> bool:
@@ -313,16 +258,6 @@ def _warn_if_stale(project: Path, settings: Settings, lock: ExplicitLock, side: 
             "spec files; installing as locked (run `invoke update` to re-lock)",
             err=True,
         )
-
-
-def planned_from_lock(side: PoetrySide, lock: ExplicitLock, overrides: Mapping[str, str]) -> Plan:
-    """The install plan on the lock's target, before any env exists (conda-meta decides for real
-    once the env is built; the name mapping stands in for it here)."""
-    provided = [n for e in lock.entries for n in pypi_names(e.name, overrides)]
-    environment = lock_environment(lock.platform, python_version_of(lock))
-    plan = side.plan(provided, environment)
-    side.requirement_lines(plan)  # hashes present, sources installable
-    return plan
 
 
 # --------------------------------------------------------------------------- state beside the env

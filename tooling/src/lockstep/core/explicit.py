@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from lockstep.core.errors import LockstepError
 from lockstep.core.fsutil import read_text
@@ -58,6 +59,14 @@ class ExplicitLock:
     def by_name(self) -> dict[str, LockEntry]:
         """Entries keyed by conda package name."""
         return {e.name: e for e in self.entries}
+
+
+def local_archive(url: str) -> Path | None:
+    """The file a ``file://`` package URL names, or None for a remote one."""
+    parts = urlsplit(url)
+    if parts.scheme != "file":
+        return None
+    return Path(unquote(parts.path))
 
 
 def parse_url(url_and_hash: str) -> LockEntry:

@@ -40,7 +40,14 @@ from lockstep.core.markers import (
     MarkerError,
     target_environment,
 )
-from lockstep.core.plan import Plan, PlanError, default_groups, plan_for, requirement_line
+from lockstep.core.plan import (
+    Plan,
+    PlanError,
+    default_groups,
+    package_mode,
+    plan_for,
+    requirement_line,
+)
 from lockstep.core.poetrylock import read_poetry_lock
 from lockstep.core.settings import read_toml
 
@@ -219,7 +226,7 @@ def _install_root(args: argparse.Namespace) -> int:
     except LockstepError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    if not pyproject.get("tool", {}).get("poetry", {}).get("package-mode", True):
+    if not package_mode(pyproject):
         print("lockstep: package-mode = false: the project is run from its folder, not installed")
         return 0
     if not args.prefix:
@@ -298,8 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{', '.join(skipped) or 'none'}",
         flush=True,
     )
-    package_mode = pyproject.get("tool", {}).get("poetry", {}).get("package-mode", True)
-    if package_mode and not args.no_root:
+    if package_mode(pyproject) and not args.no_root:
         try:
             _run(editable_command(python, str(Path(args.project_dir).resolve()), uv))
         except subprocess.CalledProcessError as exc:

@@ -16,23 +16,28 @@ import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from lockstep.core.errors import LockstepError
+from lockstep.core.explicit import ExplicitLock
 from lockstep.core.markers import (
     MarkerError,
     evaluate,
     target_environment,
     version_matches,
 )
-from lockstep.core.names import normalize, requirement_name
+from lockstep.core.names import normalize, pypi_names, requirement_name
 from lockstep.core.poetrylock import (
     LockedPackage,
     edge_tables,
     group_markers,
     lock_version,
     locked_versions,
+    parse_poetry_lock,
+    read_poetry_lock,
 )
+from lockstep.core.settings import read_toml
 
 
 class PlanError(LockstepError):
@@ -356,3 +361,65 @@ def default_groups(pyproject: Mapping[str, Any], exclude: str) -> list[str]:
     optional = {name for name, table in declared.items() if table.get("optional", False)}
     groups = set(declared) | ({"dev"} if "dev-dependencies" in poetry else set())
     return ["main", *sorted(groups - optional - {exclude})]
+
+
+def package_mode(pyproject: Mapping[str, Any]) -> bool:
+    """Whether the project itself is installed (Poetry's ``package-mode``, true unless set)."""
+    return bool(pyproject.get("tool", {}).get("poetry", {}).get("package-mode", True))
+
+
+# --------------------------------------------------------------------------- the Poetry side
+
+
+@dataclass
+class PoetrySide:
+    """pyproject.toml and poetry.lock, read and planned before anything is touched."""
+
+    pyproject_path: Path
+    poetry_lock_path: Path
+    pyproject: Mapping[str, Any]
+    lock_data: Mapping[str, Any]
+    packages: Mapping[str, LockedPackage]
+    groups: list[str]
+    pin_group: str
+
+    def plan(self, conda_provided: Sequence[str], environment: Mapping[str, str]) -> Plan:
+        """What pip installs on ``environment`` (markers evaluated there), minus conda's."""
+        return plan_for(self.pyproject, self.lock_data, self.groups, conda_provided, environment)
+
+    def requirement_lines(self, plan: Plan) -> list[str]:
+        return [requirement_line(p, self.groups) for p in plan.install]
+
+    @property
+    def package_mode(self) -> bool:
+        return package_mode(self.pyproject)
+
+
+def read_poetry_side(pyproject_path: Path, poetry_lock_path: Path, pin_group: str) -> PoetrySide:
+    if not poetry_lock_path.is_file():
+        raise LockstepError(
+            f"{poetry_lock_path}: not found; create it with `poetry lock` (or `invoke pin`)"
+        )
+    pyproject = read_toml(pyproject_path)
+    data = read_poetry_lock(poetry_lock_path)
+    packages = parse_poetry_lock(data)
+    groups = default_groups(pyproject, pin_group)
+    return PoetrySide(
+        pyproject_path, poetry_lock_path, pyproject, data, packages, groups, pin_group
+    )
+
+
+def python_version_of(lock: ExplicitLock) -> str | None:
+    """The version of the ``python`` package the lock installs."""
+    entry = lock.by_name().get("python")
+    return entry.version if entry else None
+
+
+def planned_from_lock(side: PoetrySide, lock: ExplicitLock, overrides: Mapping[str, str]) -> Plan:
+    """The install plan on the lock's target, before any env exists (conda-meta decides for real
+    once the env is built; the name mapping stands in for it here)."""
+    provided = [n for e in lock.entries for n in pypi_names(e.name, overrides)]
+    environment = lock_environment(lock.platform, python_version_of(lock))
+    plan = side.plan(provided, environment)
+    side.requirement_lines(plan)  # hashes present, sources installable
+    return plan
