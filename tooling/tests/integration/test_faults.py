@@ -177,7 +177,7 @@ def test_update_fails_at_each_write_and_keeps_env_and_files(
         scratch = tmp_path / "new locks"
         scratch.mkdir()
         names = ["conda-linux-64.lock", "pyproject.toml", "poetry.lock"]
-        engine = ["sh", "scripts/env-engine.sh", "reproduce", "--name", project.env_name]
+        engine = ["sh", "tooling/scripts/env-engine.sh", "reproduce", "--name", project.env_name]
         for name, option in zip(
             names, ["--conda-lock", "--pyproject", "--poetry-lock"], strict=True
         ):
