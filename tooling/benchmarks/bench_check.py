@@ -18,9 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT))
+TOOLING = Path(__file__).resolve().parents[1]
+PROJECT = TOOLING.parent
+sys.path.insert(0, str(TOOLING / "src"))
+sys.path.insert(0, str(PROJECT))
 
 from tests.testdata import generated_lock_text  # noqa: E402
 
@@ -122,8 +123,9 @@ def _package(name: str, version: str, group: str, deps: list[str]) -> str:
 def build_project(target: Path) -> None:
     """A copy of the project whose locks are big, fresh and consistent."""
     for name in ("tasks.py", "environment.yml", "virtual-packages.yml"):
-        shutil.copy2(ROOT / name, target / name)
-    shutil.copytree(ROOT / "src", target / "src", ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copy2(PROJECT / name, target / name)
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(TOOLING / "src", target / "tooling" / "src", ignore=ignore)
     channel = (target / "channel").as_uri()  # a placeholder channel: no registry URL anywhere
     spec = load_env_spec(target / "environment.yml")
     pins = desired_pins(list(NAMED.items()), spec)
@@ -150,7 +152,7 @@ def timed(command: list[str], cwd: Path, runs: int, bytecode: bool = True) -> tu
     if not bytecode:
         environ["PYTHONDONTWRITEBYTECODE"] = "1"
         shutil.rmtree(cwd / "__pycache__", ignore_errors=True)
-        shutil.rmtree(cwd / "src" / "lockstep" / "__pycache__", ignore_errors=True)
+        shutil.rmtree(cwd / "tooling" / "src" / "lockstep" / "__pycache__", ignore_errors=True)
     subprocess.run(command, cwd=cwd, capture_output=True, check=False, env=environ)
     times, code = [], 0
     for _ in range(runs):

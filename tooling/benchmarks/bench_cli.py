@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the project, where tasks.py is
 
 
 def _median_seconds(command: list[str], runs: int) -> float:

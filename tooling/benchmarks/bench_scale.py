@@ -289,7 +289,7 @@ class Bench:
         ]
 
     def engine_env(self) -> dict[str, str]:
-        return {**self.project.env, "PYTHONPATH": str(self.project.root / "src")}
+        return {**self.project.env, "PYTHONPATH": str(self.project.root / "tooling" / "src")}
 
     def create_alone(self) -> None:
         scratch = self.work / "scratch-env"
@@ -405,7 +405,7 @@ def check_medians(work: Path, runs: int) -> dict[str, float]:
         'from invoke import task\n\n\n@task\ndef hello(c):\n    """Say hello."""\n'
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPATH"] = str(project / "src")
+    env["PYTHONPATH"] = str(project / "tooling" / "src")
 
     def run_in(cwd: Path, *command: str) -> Callable[[], None]:
         def action() -> None:
@@ -476,7 +476,7 @@ sys.exit(code)
 def engine_profile(project: Project, runs: int) -> list[tuple[str, float]]:
     """Median wall time of each engine phase over ``runs`` warm reproduces, in-process."""
     out = project.root.parent / "phases.json"
-    env = {**project.env, "PYTHONPATH": str(project.root / "src")}
+    env = {**project.env, "PYTHONPATH": str(project.root / "tooling" / "src")}
     phases = json.dumps(PHASES)
     command = [sys.executable, "-s", "-c", PROFILE_RUNNER, phases, str(out), "reproduce"]
     command += ["--project-dir", str(project.root)]
@@ -498,7 +498,7 @@ def engine_profile(project: Project, runs: int) -> list[tuple[str, float]]:
 
 
 def startup_medians(project: Project, runs: int) -> dict[str, float]:
-    env = {**project.env, "PYTHONPATH": str(project.root / "src")}
+    env = {**project.env, "PYTHONPATH": str(project.root / "tooling" / "src")}
 
     def run(*command: str) -> Callable[[], None]:
         return lambda: _run(project, list(command), env)

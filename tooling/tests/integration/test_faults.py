@@ -236,7 +236,7 @@ def test_env_create_on_conda_26_7_without_a_gpu(machine: Project) -> None:
             "pytorch=2.5",
         ],
         cwd=machine.root,
-        env={**env, "PYTHONPATH": str(machine.root / "src")},
+        env={**env, "PYTHONPATH": str(machine.root / "tooling" / "src")},
         capture_output=True,
         text=True,
         timeout=120,

@@ -45,7 +45,7 @@ from .pyindex import PackageIndex
 pytestmark = pytest.mark.integration
 
 # What `make reproduce` needs on a machine with no Python tools: no tasks.py, no spec files.
-REPRODUCE_INPUTS = ("Makefile", "scripts", "src", "pyproject.toml", LOCK, POETRY_LOCK)
+REPRODUCE_INPUTS = ("Makefile", "tooling", "pyproject.toml", LOCK, POETRY_LOCK)
 # Poetry's side of the test project: tinyapp and what it needs, nothing that conda provides.
 PYPI_SIDE = {"tinyapp": "1.0", "tinyhelper": "1.1"}
 CONDA_SIDE = {"torch": "2.5.1", "filelock": "3.17.0", "pip": "23.2.1"}
@@ -494,7 +494,7 @@ def test_invoke_reproduce_works_from_a_subfolder(
     tmp_path: Path, first_time: FirstTime, standin_bin: Path
 ):
     project = first_time.project.copy(tmp_path / "project", tmp_path / "state", standin_bin)
-    subfolder = project.root / "src"
+    subfolder = project.root / "tooling" / "src"
 
     project.invoke("reproduce", cwd=subfolder)
 

@@ -38,7 +38,7 @@ from .pyindex import Wheel, add_sdists, build_index, serve_index
 pytestmark = pytest.mark.integration
 
 SDIST_ONLY = Wheel("tinysdist", "1.0", ("tinyhelper>=1.0",))
-REPRODUCE_INPUTS = ("Makefile", "scripts", "src", "pyproject.toml", LOCK, POETRY_LOCK)
+REPRODUCE_INPUTS = ("Makefile", "tooling", "pyproject.toml", LOCK, POETRY_LOCK)
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ cuda-version = ""
 """
 # The driver probes of lockstep.core.nvidia, switched to what each test fakes.
 NO_DRIVER = {"LOCKSTEP_LIBCUDA": "", "LOCKSTEP_NVIDIA_SMI": "", "LOCKSTEP_NVIDIA_PROC": "/none"}
-REPRODUCE_INPUTS = ("Makefile", "scripts", "src", "pyproject.toml", LOCK, CPU_LOCK, POETRY_LOCK)
+REPRODUCE_INPUTS = ("Makefile", "tooling", "pyproject.toml", LOCK, CPU_LOCK, POETRY_LOCK)
 
 
 def lock_versions(lock: Path) -> dict[str, tuple[str, str]]:
