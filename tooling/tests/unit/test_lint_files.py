@@ -156,7 +156,7 @@ def test_pre_commit_runs_ruff_and_the_check_from_the_locked_venv() -> None:
     assert set(hooks) == {"ruff-check", "ruff-format", "mypy", "lockstep-check"}
     assert hooks["ruff-check"]["entry"].startswith(".venv/bin/ruff check")
     assert hooks["ruff-format"]["entry"].startswith(".venv/bin/ruff format --check")
-    assert hooks["mypy"]["entry"] == ".venv/bin/mypy"
+    assert hooks["mypy"]["entry"] == "sh -c 'cd tooling && exec ../.venv/bin/mypy'"
     # invoke check's code without invoke's start-up (tests/unit/test_precommit.py: same output)
     assert hooks["lockstep-check"]["entry"] == ".venv/bin/python -m lockstep.precommit"
     assert hooks["lockstep-check"]["pass_filenames"] is False
