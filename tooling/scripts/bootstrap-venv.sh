@@ -1,10 +1,11 @@
 #!/bin/sh
-# Build the tooling venv (invoke, conda-lock, Poetry, the linters and test runners) from
-# tooling/poetry.lock: exact versions, hashes checked, no
-# resolver. Uses the same installer as reproduce (python -m lockstep.core.installer), so `make test` needs
+# Build the tooling venv (invoke, conda-lock, the linters and test runners) from
+# tooling/poetry.lock, and Poetry's own venv (VENV/poetry, linked as VENV/bin/poetry) from
+# tooling/poetry-cli/poetry.lock (conda-lock and Poetry 2.5 need different dulwich): exact
+# versions, hashes checked, no resolver. Uses the same installer as reproduce (python -m lockstep.core.installer), so `make test` needs
 # only python3 and make.
 #
-# Reused while VENV/.installed is newer than poetry.lock and pyproject.toml (make's rule of the
+# Reused while VENV/.installed is newer than both locks and both pyproject.toml files (make's rule of the
 # same name, and the first run of `make reproduce`, both call this script).
 #
 # usage: bootstrap-venv.sh PYTHON VENV
@@ -15,7 +16,8 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 stamp="$venv/.installed"
 fresh() {
   [ -f "$stamp" ] || return 1
-  for input in "$here/poetry.lock" "$here/pyproject.toml"; do
+  for input in "$here/poetry.lock" "$here/pyproject.toml" \
+    "$here/poetry-cli/poetry.lock" "$here/poetry-cli/pyproject.toml"; do
     [ ! -e "$input" ] || [ "$stamp" -nt "$input" ] || return 1
   done
 }
@@ -31,7 +33,12 @@ command -v "$python" >/dev/null 2>&1 || { echo "bootstrap: '$python' not found; 
   exit 1
 }
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
-PYTHONPATH="$here/src" "$venv/bin/python" -m lockstep.core.installer install \
-  --prefix "$venv" --poetry-lock "$here/poetry.lock" --pyproject "$here/pyproject.toml" \
-  --project-dir "$here"
+install() { # PREFIX PROJECT_DIR
+  PYTHONPATH="$here/src" "$venv/bin/python" -m lockstep.core.installer install \
+    --prefix "$1" --poetry-lock "$2/poetry.lock" --pyproject "$2/pyproject.toml" --project-dir "$2"
+}
+install "$venv" "$here"
+[ -x "$venv/poetry/bin/python" ] || "$python" -m venv "$venv/poetry"
+install "$venv/poetry" "$here/poetry-cli"
+ln -sf ../poetry/bin/poetry "$venv/bin/poetry"
 touch "$stamp"

@@ -12,12 +12,12 @@ SRC = TOOLING / "src"
 
 def copy_tooling(dest: Path) -> None:
     """What the tasks need of the tooling in a project at ``dest``: tasks.py, the Makefile and
-    tooling/ (its package, without caches, and its scripts)."""
+    tooling/ (its package, without caches, its scripts and Poetry's own project)."""
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("tasks.py", "Makefile"):
         shutil.copy2(PROJECT / name, dest / name)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in ("src", "scripts"):
+    for name in ("src", "scripts", "poetry-cli"):
         shutil.copytree(TOOLING / name, dest / "tooling" / name, ignore=ignore)
     for name in ("pyproject.toml", "poetry.lock"):
         shutil.copy2(TOOLING / name, dest / "tooling" / name)

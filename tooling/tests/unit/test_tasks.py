@@ -306,9 +306,9 @@ def test_pin_locks_again_when_poetry_brings_conda_packages(project: Path, on_pat
     (project / "poetry.lock").unlink()
 
     def poetry_lock(argv: list[str]) -> Result:
-        # Poetry's answer, stood in by the repository's real lock: it holds filelock and
-        # typing-extensions, which conda provides too.
-        shutil.copy(TOOLING / "poetry.lock", Path(argv[2]) / "poetry.lock")
+        # Poetry's answer, stood in by the repository's real lock of Poetry itself: it holds
+        # poetry, filelock and typing-extensions, which conda provides too.
+        shutil.copy(TOOLING / "poetry-cli" / "poetry.lock", Path(argv[2]) / "poetry.lock")
         return Result()
 
     shell = Shell({"poetry": poetry_lock}, root=project)
