@@ -124,7 +124,10 @@ def test_caches_hold_only_the_pip_wheel_cache() -> None:
                 assert not step.get("uses", "").startswith("actions/cache"), path.name
                 if step.get("uses", "").startswith("actions/setup-python"):
                     assert step["with"]["cache"] == "pip"
-                    assert step["with"]["cache-dependency-path"] == "tooling/poetry.lock"
+                    assert step["with"]["cache-dependency-path"].split() == [
+                        "tooling/poetry.lock",
+                        "tooling/poetry-cli/poetry.lock",
+                    ]
 
 
 def test_lock_refresh_locks_then_pins_then_opens_a_pull_request() -> None:
