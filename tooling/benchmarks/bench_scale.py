@@ -432,8 +432,8 @@ def check_medians(work: Path, runs: int) -> dict[str, float]:
 # functions in the engine's own process (no profiler: its overhead would swamp rmtree's 30,000
 # calls), over several warm runs; a phase called twice (run_step) adds up.
 PHASES = (
-    ("lockstep.core.engine", "read_poetry_side", "read pyproject.toml and poetry.lock"),
-    ("lockstep.core.engine", "planned_from_lock", "plan the PyPI side before touching"),
+    ("lockstep.core.plan", "read_poetry_side", "read pyproject.toml and poetry.lock"),
+    ("lockstep.core.plan", "planned_from_lock", "plan the PyPI side before touching"),
     ("lockstep.core.engine", "verify_archives", "md5 of every file:// archive (in a thread)"),
     ("lockstep.core.engine", "_find", "env listing (info --json + env list --json)"),
     ("lockstep.core.engine", "recover", "journal check of an earlier run"),
