@@ -11,12 +11,13 @@ from tests.paths import PROJECT, SRC, TOOLING
 
 from lockstep.core.installer import (
     conda_provided_distributions,
+    install_locked,
     pip_install_command,
     root_install_command,
 )
 from lockstep.core.installer import main as pypi_main
 from lockstep.core.markers import target_environment
-from lockstep.core.plan import PlanError, make_plan, requirement_line, root_requirements
+from lockstep.core.plan import Plan, PlanError, make_plan, requirement_line, root_requirements
 from lockstep.core.poetrylock import LockedPackage, parse_poetry_lock
 
 ROOT = PROJECT
@@ -251,6 +252,74 @@ def test_pip_commands_are_exact() -> None:
         "-e",
         "/w/proj",
     ]
+
+
+def _install_recorded(
+    uv: Path | None = None, find_links: str | None = None, project_dir: Path | None = None
+) -> list[list[str]]:
+    """install_locked with a runner that records each command and the requirement file it read."""
+    plan = Plan(
+        install=[_pkg("tqdm"), LockedPackage(**{**vars(_pkg("six")), "source_url": "http://i/s"})],
+        provided_by_conda=["torch"],
+        only_needed_by_conda=["triton"],
+    )
+    commands: list[list[str]] = []
+    read: list[str] = []
+
+    def run(command: list[str]) -> None:
+        commands.append(command)
+        if "-r" in command:
+            read.append(Path(command[command.index("-r") + 1]).read_text())
+
+    reported: list[str] = []
+    lines = [requirement_line(p) for p in plan.install]
+    install_locked(
+        run, "/e/bin/python", plan, lines, {}, uv, find_links, project_dir, reported.append
+    )
+    assert reported == [
+        "lockstep: 2 PyPI packages installed; left to conda: torch, triton",
+    ]
+    assert read == ["\n".join(lines) + "\n"]
+    requirements = commands[0][commands[0].index("-r") + 1]
+    assert not Path(requirements).exists()  # the temporary file is gone
+    return [c[:-1] if "-r" in c else c for c in commands]  # the temporary file's name dropped
+
+
+def test_install_locked_by_pip_then_the_project(tmp_path: Path) -> None:
+    commands = _install_recorded(project_dir=tmp_path)
+    assert commands == [
+        pip_install_command("/e/bin/python", "R", ["http://i/s"])[:-1],
+        root_install_command("/e/bin/python", str(tmp_path.resolve())),
+    ]
+
+
+def test_install_locked_from_a_bundle_by_pip_alone_and_no_project(tmp_path: Path) -> None:
+    uv = tmp_path / "uv"
+    commands = _install_recorded(uv=uv, find_links="/b/wheels")
+    assert commands == [
+        pip_install_command("/e/bin/python", "R", ["http://i/s"], "/b/wheels")[:-1],
+    ]
+
+
+def test_install_locked_by_uv(tmp_path: Path) -> None:
+    uv = tmp_path / "uv"
+    commands = _install_recorded(uv=uv, project_dir=tmp_path)
+    assert commands == [
+        [str(uv), "pip", "install", "--python", "/e/bin/python", "--no-deps", "--require-hashes"]
+        + ["--extra-index-url", "http://i/s", "-r"],
+        [str(uv), "pip", "install", "--python", "/e/bin/python", "--no-deps"]
+        + ["--no-build-isolation", "-e", str(tmp_path.resolve())],
+    ]
+
+
+def test_install_locked_with_nothing_to_install_runs_only_the_project(tmp_path: Path) -> None:
+    commands: list[list[str]] = []
+    reported: list[str] = []
+    install_locked(
+        commands.append, "/py", Plan(), [], {}, project_dir=tmp_path, report=reported.append
+    )
+    assert commands == [root_install_command("/py", str(tmp_path.resolve()))]
+    assert reported == ["lockstep: 0 PyPI packages installed; left to conda: none"]
 
 
 def test_cli_plan_on_the_repository_lock(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

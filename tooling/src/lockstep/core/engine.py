@@ -56,14 +56,7 @@ from lockstep.core.fsutil import (
     read_text,
     write_files_atomically,
 )
-from lockstep.core.installer import (
-    editable_command,
-    env_python,
-    env_python_version,
-    env_uv,
-    install_command,
-    pip_install_command,
-)
+from lockstep.core.installer import env_python, env_python_version, env_uv, install_locked
 from lockstep.core.plan import PoetrySide, lock_environment, planned_from_lock, read_poetry_side
 from lockstep.core.settings import Settings, check_env_name, load_settings
 
@@ -536,30 +529,20 @@ def install_poetry_side(
         lines = side.requirement_lines(plan)
     else:
         lines = bundle.requirement_lines(offline.manifest, plan.install, side.groups)
-    python = str(env_python(prefix))
     env = child_environ()
-    uv = env_uv(prefix)
     if lines:
-        indexes = sorted({p.source_url for p in plan.install if p.source_url})
-        links = str(bundle.wheels_dir(offline.folder)) if offline else None
-        fd, requirements = tempfile.mkstemp(prefix="lockstep-", suffix=".txt")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write("\n".join(lines) + "\n")
-            _hold("pypi")
-            if offline is None:
-                run_step(install_command(python, requirements, indexes, env, uv), env)
-            else:
-                run_step(pip_install_command(python, requirements, indexes, links), env)
-        finally:
-            Path(requirements).unlink(missing_ok=True)
-    skipped = plan.provided_by_conda + plan.only_needed_by_conda
-    say(
-        f"lockstep: {len(plan.install)} PyPI packages installed; left to conda: "
-        f"{', '.join(skipped) or 'none'}"
+        _hold("pypi")
+    install_locked(
+        lambda command: run_step(command, env),
+        str(env_python(prefix)),
+        plan,
+        lines,
+        env,
+        uv=env_uv(prefix),
+        find_links=str(bundle.wheels_dir(offline.folder)) if offline else None,
+        project_dir=project_dir if side.package_mode else None,
+        report=say,
     )
-    if side.package_mode:
-        run_step(editable_command(python, str(project_dir.resolve()), uv), env)
 
 
 # --------------------------------------------------------------------------- the actions

@@ -25,7 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +163,45 @@ def editable_command(python: str, project_dir: str, uv: Path | None = None) -> l
     return uv_root_install_command(str(uv), python, project_dir)
 
 
+def install_locked(
+    run: Callable[[list[str]], object],
+    python: str,
+    plan: Plan,
+    lines: Sequence[str],
+    environ: Mapping[str, str],
+    uv: Path | None = None,
+    find_links: str | None = None,
+    project_dir: Path | None = None,
+    report: Callable[[str], object] = print,
+) -> None:
+    """The one PyPI install of a plan (the engine's and this module's ``install``).
+
+    ``lines`` (hash-pinned requirements) go through a temporary requirements file, by ``uv``
+    when given, else by pip; with ``find_links`` (an offline bundle's wheels) by pip from that
+    folder alone. Then, with ``project_dir``, the project itself, editable. ``run`` runs one
+    command and raises when it fails; ``report`` prints the summary line.
+    """
+    if lines:
+        indexes = sorted({p.source_url for p in plan.install if p.source_url})
+        fd, requirements = tempfile.mkstemp(prefix="lockstep-", suffix=".txt")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write("\n".join(lines) + "\n")
+            if find_links is None:
+                run(install_command(python, requirements, indexes, environ, uv))
+            else:
+                run(pip_install_command(python, requirements, indexes, find_links))
+        finally:
+            Path(requirements).unlink(missing_ok=True)
+    skipped = plan.provided_by_conda + plan.only_needed_by_conda
+    report(
+        f"lockstep: {len(plan.install)} PyPI packages installed; left to conda: "
+        f"{', '.join(skipped) or 'none'}"
+    )
+    if project_dir is not None:
+        run(editable_command(python, str(project_dir.resolve()), uv))
+
+
 def env_python(prefix: Path) -> Path:
     """The interpreter of a conda env."""
     return Path(prefix) / "bin" / "python"
@@ -287,29 +326,20 @@ def main(argv: list[str] | None = None) -> int:
     python = str(env_python(Path(args.prefix)))
     # The tooling venv is made bare by `python -m venv`; a uv on PATH installs it just the same.
     found = env_uv(Path(args.prefix)) or shutil.which("uv")
-    uv = Path(found) if found else None
-    indexes = sorted({p.source_url for p in plan.install if p.source_url})
-    if lines:
-        fd, requirements = tempfile.mkstemp(prefix="lockstep-", suffix=".txt")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write("\n".join(lines) + "\n")
-            _run(install_command(python, requirements, indexes, os.environ, uv))
-        except subprocess.CalledProcessError as exc:
-            return exc.returncode or 1
-        finally:
-            Path(requirements).unlink(missing_ok=True)
-    skipped = plan.provided_by_conda + plan.only_needed_by_conda
-    print(
-        f"lockstep: {len(plan.install)} PyPI packages installed; left to conda: "
-        f"{', '.join(skipped) or 'none'}",
-        flush=True,
-    )
-    if package_mode(pyproject) and not args.no_root:
-        try:
-            _run(editable_command(python, str(Path(args.project_dir).resolve()), uv))
-        except subprocess.CalledProcessError as exc:
-            return exc.returncode or 1
+    root = None if args.no_root or not package_mode(pyproject) else Path(args.project_dir)
+    try:
+        install_locked(
+            _run,
+            python,
+            plan,
+            lines,
+            os.environ,
+            uv=Path(found) if found else None,
+            project_dir=root,
+            report=lambda line: print(line, flush=True),
+        )
+    except subprocess.CalledProcessError as exc:
+        return exc.returncode or 1
     return 0
 
 
