@@ -311,16 +311,16 @@ def reproduce(
         print(f"lockstep: no {lock_path.name} yet: locking environment.yml, then pinning")
         lock(c, frontend=frontend)
         pin(c)
-    command = commands.engine_reproduce(
-        sys.executable,
+    request = commands.ReproduceRequest(
         str(project.root),
-        fe,
-        project.settings.env_name,
+        name=project.settings.env_name,
+        frontend=fe.path,
         force=force,
         locked=locked,
         variant=variant or None,
         bundle=str(Path(bundle).absolute()) if bundle else None,
     )
+    command = commands.engine_reproduce(sys.executable, request)
     _engine(c, project, command)
     if made and not c.config.run.dry:
         locks = [lock_path.name]

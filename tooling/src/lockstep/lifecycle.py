@@ -450,11 +450,10 @@ def update(
         ]
         if new_cpu_path is not None:
             pairs.append((cpu_path, new_cpu_path))
-        command = commands.engine_reproduce(
-            python,
+        request = commands.ReproduceRequest(
             str(project.root),
-            fe,
-            settings.env_name,
+            name=settings.env_name,
+            frontend=fe.path,
             conda_lock=str(new_lock_path),
             cpu_lock=str(new_cpu_path) if new_cpu_path else None,
             variant=variant,
@@ -462,9 +461,10 @@ def update(
             pyproject=str(new_pyproject),
             commit=_commit_pairs(pairs),
         )
+        command = commands.engine_reproduce(python, request)
         shell.run(command, env=project.engine_environ())
     return report
 
 
-def _commit_pairs(pairs: Sequence[tuple[Path, Path]]) -> list[tuple[str, str]]:
-    return [(str(target), str(source)) for target, source in pairs]
+def _commit_pairs(pairs: Sequence[tuple[Path, Path]]) -> tuple[tuple[str, str], ...]:
+    return tuple((str(target), str(source)) for target, source in pairs)

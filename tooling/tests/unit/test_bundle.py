@@ -77,7 +77,10 @@ def test_download_and_wheel_commands_are_exact() -> None:
 
 def test_engine_reproduce_from_a_bundle() -> None:
     fe = Frontend("conda", "/opt/conda/bin/conda")
-    command = commands.engine_reproduce("/py", "/w/p", fe, "ml", locked=True, bundle="/b")
+    request = commands.ReproduceRequest(
+        "/w/p", name="ml", frontend=fe.path, locked=True, bundle="/b"
+    )
+    command = commands.engine_reproduce("/py", request)
     assert command[7:] == [
         "--name",
         "ml",

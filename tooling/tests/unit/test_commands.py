@@ -105,7 +105,8 @@ def test_conda_lock_command() -> None:
 
 
 def test_engine_reproduce_plain() -> None:
-    assert commands.engine_reproduce("/py", "/w/p", MAMBA, "ml") == [
+    request = commands.ReproduceRequest("/w/p", name="ml", frontend=MAMBA.path)
+    assert commands.engine_reproduce("/py", request) == [
         "/py",
         "-s",
         "-m",
@@ -121,18 +122,18 @@ def test_engine_reproduce_plain() -> None:
 
 
 def test_engine_reproduce_for_update() -> None:
-    command = commands.engine_reproduce(
-        "/py",
+    request = commands.ReproduceRequest(
         "/w/p",
-        CONDA,
-        "ml",
+        name="ml",
+        frontend=CONDA.path,
         force=True,
         locked=True,
         conda_lock="/s/c.lock",
         poetry_lock="/s/poetry.lock",
         pyproject="/s/pyproject.toml",
-        commit=[("/w/p/c.lock", "/s/c.lock"), ("/w/p/poetry.lock", "/s/poetry.lock")],
+        commit=(("/w/p/c.lock", "/s/c.lock"), ("/w/p/poetry.lock", "/s/poetry.lock")),
     )
+    command = commands.engine_reproduce("/py", request)
     assert command[7:] == [
         "--name",
         "ml",
@@ -151,6 +152,46 @@ def test_engine_reproduce_for_update() -> None:
         "--commit",
         "/w/p/poetry.lock=/s/poetry.lock",
     ]
+
+
+ROUND_TRIPS = {
+    "plain": commands.ReproduceRequest("/w/p", name="ml", frontend="/opt/conda/bin/mamba"),
+    "settings-only": commands.ReproduceRequest("/w/p"),
+    "every-field": commands.ReproduceRequest(
+        "/w/my project",
+        name="ml",
+        frontend="/opt/conda/bin/conda",
+        conda_lock="/s/conda-linux-64.lock",
+        cpu_lock="/s/conda-cpu-linux-64.lock",
+        variant="cpu",
+        poetry_lock="/s/poetry.lock",
+        pyproject="/s/pyproject.toml",
+        bundle="/b/bundle",
+        force=True,
+        locked=True,
+        # DEST=SOURCE splits at the first "=": a source may hold one, a destination may not.
+        commit=(("/w/p/c.lock", "/s/x=1/c.lock"), ("/w/p/poetry.lock", "/s/poetry.lock")),
+    ),
+}
+
+
+@pytest.mark.parametrize("request_", ROUND_TRIPS.values(), ids=ROUND_TRIPS.keys())
+def test_the_engine_parses_back_the_request_its_command_line_was_built_from(
+    request_: commands.ReproduceRequest,
+) -> None:
+    from lockstep.core.engine import build_parser, reproduce_request
+
+    command = commands.engine_reproduce("/py", request_)
+    assert command[:5] == ["/py", "-s", "-m", "lockstep.core.engine", "reproduce"]
+    assert reproduce_request(build_parser().parse_args(command[4:])) == request_
+
+
+def test_empty_values_from_make_mean_unset() -> None:
+    """make passes its variables whether set or not: `--variant ""` is the driver's choice."""
+    from lockstep.core.engine import build_parser, reproduce_request
+
+    argv = ["reproduce", "--name", "", "--frontend", "", "--variant", "", "--project-dir", "/w"]
+    assert reproduce_request(build_parser().parse_args(argv)) == commands.ReproduceRequest("/w")
 
 
 def test_engine_create_and_recover() -> None:

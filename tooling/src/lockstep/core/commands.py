@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from lockstep.core.frontend import Frontend
 
@@ -44,40 +45,53 @@ def engine(python: str, action: str, project_dir: str, *options: str) -> list[st
     return [python, "-s", "-m", ENGINE_MODULE, action, "--project-dir", project_dir, *options]
 
 
-def engine_reproduce(
-    python: str,
-    project_dir: str,
-    fe: Frontend,
-    name: str,
-    *,
-    force: bool = False,
-    locked: bool = False,
-    conda_lock: str | None = None,
-    cpu_lock: str | None = None,
-    variant: str | None = None,
-    poetry_lock: str | None = None,
-    pyproject: str | None = None,
-    commit: Sequence[tuple[str, str]] = (),
-    bundle: str | None = None,
-) -> list[str]:
-    """Rebuild the env from the locks; ``commit`` files are written with it, all or none;
-    ``bundle``: from an offline bundle's files instead of channels and indexes."""
-    options = ["--name", name, "--frontend", fe.path]
-    for flag, value in (
-        ("--conda-lock", conda_lock),
-        ("--cpu-lock", cpu_lock),
-        ("--variant", variant),
-        ("--poetry-lock", poetry_lock),
-        ("--pyproject", pyproject),
-        ("--bundle", bundle),
-    ):
+@dataclass(frozen=True)
+class ReproduceRequest:
+    """What the engine's ``reproduce`` is asked to do: the tasks build one, ``engine_reproduce``
+    turns it into the engine's command line, and the engine's parser gives it back
+    (``lockstep.core.engine.reproduce_request``). ``None`` leaves a value to the project's
+    settings or the engine's default; paths are the engine's to resolve against ``project_dir``.
+    """
+
+    project_dir: str
+    name: str | None = None
+    frontend: str | None = None
+    conda_lock: str | None = None
+    cpu_lock: str | None = None
+    variant: str | None = None  # cuda or cpu; None: by the NVIDIA driver
+    poetry_lock: str | None = None
+    pyproject: str | None = None
+    bundle: str | None = None  # an offline bundle's folder instead of channels and indexes
+    force: bool = False
+    locked: bool = False  # refuse when there is no conda lock yet
+    commit: tuple[tuple[str, str], ...] = ()  # (dest, source): written with the env, all or none
+
+
+# The options of ``ReproduceRequest`` that carry a value, in the order of the command line.
+REPRODUCE_VALUES = (
+    ("--name", "name"),
+    ("--frontend", "frontend"),
+    ("--conda-lock", "conda_lock"),
+    ("--cpu-lock", "cpu_lock"),
+    ("--variant", "variant"),
+    ("--poetry-lock", "poetry_lock"),
+    ("--pyproject", "pyproject"),
+    ("--bundle", "bundle"),
+)
+
+
+def engine_reproduce(python: str, request: ReproduceRequest) -> list[str]:
+    """Rebuild the env from the locks, as ``request`` says."""
+    options: list[str] = []
+    for flag, attribute in REPRODUCE_VALUES:
+        value = getattr(request, attribute)
         if value:
             options += [flag, value]
-    options += ["--force"] if force else []
-    options += ["--locked"] if locked else []
-    for dest, source in commit:
+    options += ["--force"] if request.force else []
+    options += ["--locked"] if request.locked else []
+    for dest, source in request.commit:
         options += ["--commit", f"{dest}={source}"]
-    return engine(python, "reproduce", project_dir, *options)
+    return engine(python, "reproduce", request.project_dir, *options)
 
 
 def engine_create(

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from lockstep.core import bundle, commands, condameta, envvars, mirrors, nvidia, variants
+from lockstep.core.commands import REPRODUCE_VALUES, ReproduceRequest
 from lockstep.core.envs import EnvListing, child_environ, list_envs, machine_platform
 from lockstep.core.errors import LockstepError
 from lockstep.core.explicit import ExplicitLock, local_archive, pip_lines_error, read_explicit
@@ -590,13 +591,11 @@ def replace_env(request: Request, build: Any, preflight: Any = None) -> Path:
     return state.prefix
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def _settings(project_dir: str, name: str | None, frontend: str | None) -> Settings:
     """[tool.lockstep] of the project, with the arguments given (an empty one means unset: make
     passes its variables whether set or not)."""
     return load_settings(
-        Path(args.project_dir).absolute(),
-        env_name=args.name or None,
-        frontend=args.frontend or None,
+        Path(project_dir).absolute(), env_name=name or None, frontend=frontend or None
     )
 
 
@@ -614,22 +613,22 @@ def _resolve(project_dir: Path, value: str | None, default: str) -> Path:
     return (project_dir / (value or default)).absolute()
 
 
-def reproduce(args: argparse.Namespace) -> int:
+def reproduce(request: ReproduceRequest) -> int:
     """Recreate the env from the conda lock and poetry.lock: validate everything, then build."""
-    project = Path(args.project_dir).absolute()
-    settings = _settings(args)
+    project = Path(request.project_dir).absolute()
+    settings = _settings(request.project_dir, request.name, request.frontend)
     platform = machine_platform()
-    lock_path = _resolve(project, args.conda_lock, settings.lock_file(platform))
-    variants.check_requested(args.variant)
+    lock_path = _resolve(project, request.conda_lock, settings.lock_file(platform))
+    variants.check_requested(request.variant)
     fe = find_frontend(settings.frontend, shutil.which)  # first: nothing else helps without one
-    if not lock_path.exists() and not args.commit:
-        if args.bundle:
+    if not lock_path.exists() and not request.commit:
+        if request.bundle:
             raise LockstepError(
                 f"{lock_path.name} not found; a bundle installs the locks it was made from: "
-                f"copy them from {args.bundle}/{bundle.LOCKS_DIR}/ into the project; nothing "
+                f"copy them from {request.bundle}/{bundle.LOCKS_DIR}/ into the project; nothing "
                 "was written"
             )
-        if args.locked:
+        if request.locked:
             raise LockstepError(
                 f"{lock_path.name} not found and --locked (LOCKED=1) forbids making it; run "
                 "`make reproduce` without LOCKED=1 where conda channels are reachable, commit the "
@@ -637,22 +636,22 @@ def reproduce(args: argparse.Namespace) -> int:
             )
         say(f"lockstep: no {lock_path.name} yet: locking environment.yml first (LOCKED=1 refuses)")
         return NEEDS_FIRST_LOCK
-    cpu_lock = _resolve(project, args.cpu_lock, settings.cpu_lock_file(platform))
+    cpu_lock = _resolve(project, request.cpu_lock, settings.cpu_lock_file(platform))
     cuda_lock, lock_path = (
         lock_path,
-        choose_lock(settings, lock_path, cpu_lock, platform, args.variant),
+        choose_lock(settings, lock_path, cpu_lock, platform, request.variant),
     )
     lock = read_explicit(lock_path, platform)
     if lock.pip:  # conda skips them; the Poetry side is where PyPI packages belong
         raise LockstepError(f"{pip_lines_error(lock)}; nothing was changed")
     side = read_poetry_side(
-        _resolve(project, args.pyproject, "pyproject.toml"),
-        _resolve(project, args.poetry_lock, settings.poetry_lock_file),
+        _resolve(project, request.pyproject, "pyproject.toml"),
+        _resolve(project, request.poetry_lock, settings.poetry_lock_file),
         settings.pin_group,
     )
     planned_from_lock(side, lock, settings.pypi_names)
-    offline = _bundle_source(args.bundle, platform, [lock_path, side.poetry_lock_path])
-    commit = Commit([(Path(d).absolute(), Path(s).absolute()) for d, s in args.commit])
+    offline = _bundle_source(request.bundle, platform, [lock_path, side.poetry_lock_path])
+    commit = Commit([(Path(d).absolute(), Path(s).absolute()) for d, s in request.commit])
     _writable([dest for dest, _ in commit.pairs])
     with (
         tempfile.TemporaryDirectory(prefix="lockstep-") as tmp,
@@ -669,7 +668,7 @@ def reproduce(args: argparse.Namespace) -> int:
             if checked:
                 say(f"lockstep: {checked} local archives match {lock_path.name}")
 
-        request = Request(settings.env_name, fe, args.force, commit)
+        job = Request(settings.env_name, fe, request.force, commit)
 
         def build(prefix: Path) -> None:
             # update's new locks are fresh by construction; the CPU lock's inputs are derived
@@ -684,7 +683,7 @@ def reproduce(args: argparse.Namespace) -> int:
                 )
             install_poetry_side(prefix, side, project, offline)
 
-        prefix = replace_env(request, build, archives_match)
+        prefix = replace_env(job, build, archives_match)
     locks = f"{lock_path.name} and {side.poetry_lock_path.name}"
     say(f"lockstep: '{settings.env_name}' at {prefix} matches {locks}")
     return 0
@@ -825,7 +824,7 @@ def solver_overrides(
 
 def recover_only(args: argparse.Namespace) -> int:
     """Finish or undo an interrupted run of an env (update calls this before it reads files)."""
-    settings = _settings(args)
+    settings = _settings(args.project_dir, args.name, args.frontend)
     fe = find_frontend(settings.frontend, shutil.which)
     _listing, state = _find(fe, settings.env_name)
     if state.folder.exists() or state.legacy_backup.exists():
@@ -856,9 +855,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--conda-lock", help="explicit lock (default: the lock of this platform)")
     rep.add_argument("--cpu-lock", help="CPU variant's lock (default: cpu-lock-file-template)")
     rep.add_argument(
-        "--variant",
-        default="auto",
-        help="cuda or cpu; auto (or empty): by the NVIDIA driver (default: auto)",
+        "--variant", help="cuda or cpu; auto (or empty): by the NVIDIA driver (default: auto)"
     )
     rep.add_argument("--poetry-lock", help="Poetry's lock (default: poetry-lock-file setting)")
     rep.add_argument("--pyproject", help="pyproject.toml to plan with (default: the project's)")
@@ -885,6 +882,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def reproduce_request(args: argparse.Namespace) -> ReproduceRequest:
+    """The parsed ``reproduce`` command line as the request it was built from (an empty value,
+    as make passes an unset variable, is no value)."""
+    values = {attribute: getattr(args, attribute) or None for _, attribute in REPRODUCE_VALUES}
+    return ReproduceRequest(
+        args.project_dir,
+        **values,
+        force=args.force,
+        locked=args.locked,
+        commit=tuple(args.commit),
+    )
+
+
 def _describe(exc: BaseException) -> str:
     """One phrase for an error: a LockstepError's message, or what an OSError means."""
     return describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
@@ -892,7 +902,11 @@ def _describe(exc: BaseException) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    actions = {"reproduce": reproduce, "create": create, "recover": recover_only}
+    actions: dict[str, Callable[[argparse.Namespace], int]] = {
+        "reproduce": lambda parsed: reproduce(reproduce_request(parsed)),
+        "create": create,
+        "recover": recover_only,
+    }
     SIGNALS.arm()
     try:
         return actions[args.action](args)
