@@ -383,6 +383,22 @@ def verify_gpu(
     _run(c, command, env=project.engine_environ())
 
 
+@task(help={"name": _HELP_NAME, "frontend": _HELP_FRONTEND})
+def test(c: Context, name: str | None = None, frontend: str | None = None) -> None:
+    """Run your tests (tests/) inside the env, where torch is; `invoke test -- -k NAME`."""
+    project = _project(c, env_name=name, frontend=frontend)
+    fe = _frontend(project)
+    env_name = project.settings.env_name
+    if _env_prefix(c, fe, env_name) is None:
+        raise _fail(f"env '{env_name}' not found; run `make reproduce` first")
+    # After a standalone `--`: pytest's own options, split as a shell would, never run by one.
+    pytest_args = shlex.split(getattr(c, "remainder", "") or "")
+    # Nothing of the tooling on the paths (no PYTHONPATH, not .venv/bin on PATH): the tests see
+    # what the env holds, as the user's code does.
+    command = commands.user_tests(fe, env_name, str(project.root), pytest_args)
+    _run(c, command, env={"PATH": os.environ.get("PATH", "")})
+
+
 @task(
     help={
         "name": "your project's name, PEP 508 style (e.g. my-project); also the env name",
@@ -631,6 +647,7 @@ ns = Collection(
     reproduce,
     update,
     verify_gpu,
+    test,
     rename,
     check,
     doctor,

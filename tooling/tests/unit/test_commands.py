@@ -77,6 +77,29 @@ def test_run_in_env_streams_output_on_conda_only() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("fe", "live"),
+    [(CONDA, ["--no-capture-output"]), (MAMBA, []), (MICRO, [])],
+    ids=["conda", "mamba", "micromamba"],
+)
+def test_user_tests_run_the_envs_pytest_in_the_project(fe: Frontend, live: list[str]) -> None:
+    assert commands.user_tests(fe, "my-project", "/home/u/my project", ["-k", "seed", "-x"]) == [
+        fe.path,
+        "run",
+        *live,
+        "--name",
+        "my-project",
+        "--cwd",
+        "/home/u/my project",
+        "python",
+        "-m",
+        "pytest",
+        "-k",
+        "seed",
+        "-x",
+    ]
+
+
 def test_conda_lock_command() -> None:
     assert commands.conda_lock(
         CONDA,

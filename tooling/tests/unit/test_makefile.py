@@ -16,9 +16,8 @@ from lockstep.core.settings import load_settings
 ROOT = PROJECT
 LIFECYCLE = ["env-create", "lock", "poetry-init", "pin", "reproduce", "update", "verify-gpu"]
 MAKEFILE = (ROOT / "Makefile").read_text()
-# Targets that are not invoke tasks: help itself, the test runner, and reproduce, which must
-# work without invoke.
-NOT_TASKS = {"help", "test", "reproduce"}
+# Targets that are not invoke tasks: help itself and reproduce, which must work without invoke.
+NOT_TASKS = {"help", "reproduce"}
 
 
 def _targets() -> dict[str, str]:

@@ -542,6 +542,77 @@ def test_verify_gpu_runs_the_module_in_the_env(project: Path, on_path) -> None:
     assert shell.envs[0]["PYTHONPATH"].endswith("src")
 
 
+def _listing(prefix: Path) -> dict[str, Callable[[list[str]], Result]]:
+    """The frontend's answers for one existing env at ``prefix`` (named by conda 26's details)."""
+    envs = {"envs": [str(prefix)], "envs_details": {str(prefix): {"name": prefix.name}}}
+    info = {"envs_dirs": [str(prefix.parent)], "root_prefix": "/opt/miniforge"}
+    return {
+        f"{BIN}/conda env list": lambda a: Result(json.dumps(envs)),
+        f"{BIN}/conda info": lambda a: Result(json.dumps(info)),
+    }
+
+
+@pytest.mark.parametrize(
+    ("remainder", "pytest_args"),
+    [("", []), ("-k 'seed or loss' -x", ["-k", "seed or loss", "-x"])],
+    ids=["plain", "after-dashes"],
+)
+def test_test_runs_the_users_tests_in_the_env(
+    project: Path, on_path, remainder: str, pytest_args: list[str]
+) -> None:
+    shell = Shell(_listing(Path("/opt/miniforge/envs/lockstep")), root=project)
+    shell.remainder = remainder
+    tasks.test(shell)
+    assert shell.calls[-1] == [
+        f"{BIN}/conda",
+        "run",
+        "--no-capture-output",
+        "--name",
+        "lockstep",
+        "--cwd",
+        str(project),
+        "python",
+        "-m",
+        "pytest",
+        *pytest_args,
+    ]
+    # The tooling stays out: no PYTHONPATH to tooling/src, the tooling venv's bin not on PATH.
+    assert "PYTHONPATH" not in shell.envs[-1]
+    assert shell.envs[-1]["PATH"].split(":")[0] != str(Path(sys.executable).parent)
+
+
+def test_test_names_the_env_and_the_frontend(project: Path, on_path) -> None:
+    on_path("micromamba")
+    shell = Shell(
+        {
+            f"{BIN}/micromamba env list": lambda a: Result(
+                json.dumps({"envs": ["/opt/mm/envs/mine"]})
+            ),
+            f"{BIN}/micromamba info": lambda a: Result(
+                json.dumps({"envs_dirs": ["/opt/mm/envs"], "root_prefix": "/opt/mm"})
+            ),
+        },
+        root=project,
+    )
+    tasks.test(shell, name="mine", frontend="micromamba")
+    assert shell.calls[-1][:6] == [
+        f"{BIN}/micromamba",
+        "run",
+        "--name",
+        "mine",
+        "--cwd",
+        str(project),
+    ]
+
+
+def test_test_without_the_env_says_to_reproduce_first(project: Path, on_path) -> None:
+    shell = Shell(_listing(Path("/opt/miniforge/envs/other")), root=project)
+    with pytest.raises(Exit) as raised:
+        tasks.test(shell)
+    assert raised.value.message == "error: env 'lockstep' not found; run `make reproduce` first"
+    assert not any("pytest" in call for call in shell.calls)
+
+
 def test_every_command_runs_with_the_user_site_off(project: Path, on_path) -> None:
     shell = Shell(root=project)
     shell.config.run.env = tasks.ns.configuration()["run"]["env"]

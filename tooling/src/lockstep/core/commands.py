@@ -123,10 +123,22 @@ def engine_recover(python: str, project_dir: str, fe: Frontend, name: str) -> li
     return engine(python, "recover", project_dir, "--name", name, "--frontend", fe.path)
 
 
-def run_in_env(fe: Frontend, name: str, command: Sequence[str]) -> list[str]:
-    """Run a command inside the named env, output streamed."""
+def run_in_env(
+    fe: Frontend, name: str, command: Sequence[str], cwd: str | None = None
+) -> list[str]:
+    """Run a command inside the named env (in ``cwd``: conda, mamba and micromamba all take
+    ``--cwd``), output streamed."""
     live = ["--no-capture-output"] if fe.kind == "conda" else []
-    return [fe.path, "run", *live, "--name", name, *command]
+    where = ["--cwd", cwd] if cwd else []
+    return [fe.path, "run", *live, "--name", name, *where, *command]
+
+
+def user_tests(
+    fe: Frontend, name: str, project_dir: str, pytest_args: Sequence[str] = ()
+) -> list[str]:
+    """The user's tests (tests/ of the project) by the env's own pytest, in the project's folder
+    so pyproject.toml's [tool.pytest.ini_options] and relative paths are the user's."""
+    return run_in_env(fe, name, ["python", "-m", "pytest", *pytest_args], cwd=project_dir)
 
 
 def conda_lock(
