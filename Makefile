@@ -1,7 +1,7 @@
 # Lockstep lifecycle. `make` lists the targets. Each lifecycle target calls the invoke task of the
 # same name through the tooling venv (.venv, built once from tooling/poetry.lock with hashes);
 # reproduce needs only a conda frontend, a Python 3.11+ and the lock files
-# (tooling/scripts/env-engine.sh). tooling-test, lint and docker-build run their tools directly.
+# (tooling/scripts/env-engine.sh). tooling-test, lint and tooling-lint run their tools directly.
 # This file belongs to the tooling (`invoke upgrade` replaces it): put targets of your own in
 # project.mk, which is read when it exists.
 .DEFAULT_GOAL := help
@@ -26,9 +26,9 @@ VENV ?= .venv
 INVOKE ?= $(VENV)/bin/python -m invoke
 # The venv's bin/ by absolute path, for recipes that run inside tooling/.
 TOOL_BIN = $(abspath $(VENV))/bin
-# make rename NEW_NAME=my-project; make docker-build IMAGE=my-project:dev
+# make rename NEW_NAME=my-project; make docker-build IMAGE=my-project:dev (empty: the env name)
 NEW_NAME ?=
-IMAGE ?= lockstep
+IMAGE ?=
 
 export PYTHONNOUSERSITE := 1
 # Values reach recipes through the environment ("$$NAME"), never pasted into the shell text, so a
@@ -80,8 +80,8 @@ rename: $(VENV)/.installed
 	$(INVOKE) rename --name "$$NEW_NAME"
 
 .PHONY: docker-build  ## build the image from the lock files (needs docker and conda-linux-64.lock)
-docker-build:
-	docker build --tag "$$IMAGE" --build-arg BASE_IMAGE --build-arg LOCK_IMAGE --build-arg FRONTEND --build-arg VARIANT --build-arg CONDA_LOCK --build-arg LOCKSTEP_CONDA_MIRROR --build-arg LOCKSTEP_CONDA_CHANNEL_MIRRORS --build-arg PIP_INDEX_URL .
+docker-build: $(VENV)/.installed
+	$(INVOKE) docker-build --image "$$IMAGE" --name "$$ENV_NAME"
 
 .PHONY: lint  ## ruff check and format of your code (src/, tests/)
 lint: $(VENV)/.installed

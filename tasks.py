@@ -38,7 +38,6 @@ from lockstep.core.fsutil import (  # noqa: E402
     describe_os_error,
     read_text,
     text_diff,
-    write_files_atomically,
 )
 from lockstep.core.names import normalize  # noqa: E402
 from lockstep.core.poetrylock import read_poetry_lock  # noqa: E402
@@ -414,23 +413,43 @@ def rename(
     description: str | None = None,
     dry_run: bool = False,
 ) -> None:
-    """Make the starter yours: project name and description, env name, README title."""
-    from lockstep.rename import RENAMED_FILES, plan_rename
+    """Make the starter yours: package (src/ and its imports), project and env name, README."""
+    from lockstep import rename as renaming
 
     root = _root(c)
-    files = {p: read_text(root / p) for p in RENAMED_FILES if (root / p).is_file()}
-    changes = plan_rename(files, name, env_name, description)
-    if not changes:
+    files = {p: read_text(root / p) for p in renaming.RENAMED_FILES if (root / p).is_file()}
+    code, package_folders = renaming.read_code(root)
+    plan = renaming.plan_project_rename(files, code, package_folders, name, env_name, description)
+    if not plan:
         print(f"the project is already named {name!r}; nothing to change")
         return
-    for change in changes:
+    for old, new in plan.moves:
+        print(f"move {old}/ -> {new}/")
+    for change in plan.changes:
         print(text_diff(change.old, change.new, change.path), end="")
     if dry_run or c.config.run.dry:
         return
-    write_files_atomically({root / change.path: change.new for change in changes})
-    for change in changes:
+    renaming.apply(root, plan)
+    for old, new in plan.moves:
+        print(f"moved {old}/ to {new}/")
+    for change in plan.changes:
         print(f"wrote {change.path}")
     print("next: `make reproduce` builds the env under its new name (the old env is left as is)")
+
+
+@task(
+    help={
+        "image": "image name[:tag] (default: env-name in [tool.lockstep])",
+        "name": _HELP_NAME,
+    }
+)
+def docker_build(c: Context, image: str | None = None, name: str | None = None) -> None:
+    """Build the image from the lock files (Dockerfile; needs docker and conda-linux-64.lock)."""
+    project = _project(c, env_name=name)
+    # Only the build arguments that are set: an empty FRONTEND would replace the Dockerfile's.
+    passed = [arg for arg in commands.DOCKER_BUILD_ARGS if os.environ.get(arg)]
+    tag = image or project.settings.env_name
+    _run(c, commands.docker_build(tag, passed, str(project.root)))
 
 
 def _report(
@@ -654,5 +673,6 @@ ns = Collection(
     refresh_names,
     bundle,
     pack,
+    docker_build,
 )
 ns.configure({"run": {"env": {"PYTHONNOUSERSITE": "1"}}})

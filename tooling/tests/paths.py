@@ -26,3 +26,12 @@ def copy_tooling(dest: Path) -> None:
 # The starter's spec files before the tooling moved into tooling/ (their PROVENANCE says which
 # commit): a complete, real project for the tests of the tasks.
 STARTER_0_1 = TOOLING / "tests" / "data" / "starter-0.1"
+
+
+def cpu_torch_python() -> str | None:
+    """A Python that imports a real torch (CI: .ci/run puts torch 2.13.0+cpu into .venv), for
+    running the user's example tests; None where this one has none."""
+    import importlib.util
+    import sys
+
+    return sys.executable if importlib.util.find_spec("torch") is not None else None

@@ -295,3 +295,17 @@ def test_verify_gpu() -> None:
         "lockstep.gpu",
         "--json",
     ]
+
+
+def test_docker_build_passes_build_arguments_by_name_only() -> None:
+    assert commands.docker_build("my-project:dev", ["BASE_IMAGE", "PIP_INDEX_URL"], "/p") == [
+        "docker",
+        "build",
+        "--tag",
+        "my-project:dev",
+        "--build-arg",
+        "BASE_IMAGE",
+        "--build-arg",
+        "PIP_INDEX_URL",
+        "/p",
+    ]

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from tests.paths import PROJECT
 
+from lockstep.core.commands import DOCKER_BUILD_ARGS
+
 ROOT = PROJECT
 DOCKERFILE = ROOT / "Dockerfile"
 
@@ -197,3 +199,8 @@ def test_the_modules_an_image_copies_import_alone(
     code = f"import sys; sys.path[:0] = [{str(tmp_path)!r}]; import {module}"
     done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_docker_build_passes_only_arguments_the_dockerfile_declares() -> None:
+    declared = {i.args.split("=")[0] for i in parse(DOCKERFILE.read_text()) if i.keyword == "ARG"}
+    assert set(DOCKER_BUILD_ARGS) <= declared

@@ -30,7 +30,16 @@ from lockstep.core import fsutil
 
 # The project copy and the fake PATH of the task tests.
 project, on_path = test_tasks.project, test_tasks.on_path
-RENAMED = ["pyproject.toml", "environment.yml", "Makefile", "README.md"]
+RENAMED = ["pyproject.toml", "environment.yml", "README.md"]
+# The user's code that rename moves (src/ml_project -> src/my_project) and rewrites (tests/).
+USER_CODE = ["src", "tests"]
+
+
+def _copy_user_code(folder: Path) -> None:
+    for name in USER_CODE:
+        shutil.copytree(REPO / name, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
+
+
 LATIN1 = "# Zürich\n".encode("latin-1")  # 0xfc: not UTF-8
 
 
@@ -146,6 +155,7 @@ except Exit as exc:
 def _read_only_project(folder: Path) -> None:
     for name in [*RENAMED, "virtual-packages.yml", "poetry.lock"]:
         shutil.copy(REPO / name, folder / name)
+    _copy_user_code(folder)
     (folder / "conda-linux-64.lock").write_text(LOCK_TEXT)
     pyproject = folder / "pyproject.toml"
     # Something for poetry-init to repair, so that it has to write.
@@ -182,6 +192,7 @@ def full_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[
     with tmpfs(tmp_path / "disk") as disk:
         for name in [*RENAMED, "virtual-packages.yml"]:
             shutil.copy(REPO / name, disk / name)
+        _copy_user_code(disk)
         monkeypatch.setattr(tasks, "_machine_platform", lambda: "linux-64")
         fill(disk)
         yield disk
@@ -207,12 +218,17 @@ def test_a_full_disk_is_one_line_and_changes_nothing(full_disk: Path, on_path, t
 
 
 def test_rename_puts_every_file_back_when_a_later_rename_fails(
-    project: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("Makefile", "README.md"):
-        shutil.copy(REPO / name, project / name)
-    before = snapshot(project)
-    real_replace, calls = os.replace, []
+    """The package has moved and two files are replaced when the third write fails: the files
+    get their originals back and the package its folder (snapshot: same inodes)."""
+    for name in [*RENAMED, "virtual-packages.yml"]:
+        shutil.copy(REPO / name, tmp_path / name)
+    _copy_user_code(tmp_path)
+    before = snapshot(tmp_path)
+    real_replace, real_rename = os.replace, os.rename
+    calls: list[str] = []
+    renames: list[tuple[str, str]] = []
 
     def replace(src, dst):  # type: ignore[no-untyped-def]
         calls.append(dst)
@@ -220,11 +236,37 @@ def test_rename_puts_every_file_back_when_a_later_rename_fails(
             raise OSError(errno.EIO, "Input/output error", str(src))
         return real_replace(src, dst)
 
+    def rename(src, dst):  # type: ignore[no-untyped-def]
+        renames.append((str(src), str(dst)))
+        return real_rename(src, dst)
+
     monkeypatch.setattr(fsutil.os, "replace", replace)
-    assert _exit_line(lambda: tasks.rename(Shell(root=project), "my-project")) == (
-        f"error: cannot write {project / 'Makefile'}: Input/output error; nothing was changed"
+    monkeypatch.setattr(fsutil.os, "rename", rename)
+    assert _exit_line(lambda: tasks.rename(Shell(root=tmp_path), "my-project")) == (
+        f"error: cannot write {tmp_path / 'README.md'}: Input/output error; nothing was changed"
     )
-    assert snapshot(project) == before
+    moved, back = tmp_path / "src" / "ml_project", tmp_path / "src" / "my_project"
+    assert renames == [(str(moved), str(back)), (str(back), str(moved))]
+    assert snapshot(tmp_path) == before
+
+
+def test_rename_puts_the_package_back_when_it_is_interrupted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C after the move, during the writes: the folder moves back, nothing is written."""
+    for name in [*RENAMED, "virtual-packages.yml"]:
+        shutil.copy(REPO / name, tmp_path / name)
+    _copy_user_code(tmp_path)
+    before = snapshot(tmp_path)
+
+    def interrupted(files):  # type: ignore[no-untyped-def]
+        assert (tmp_path / "src" / "my_project").is_dir()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fsutil, "write_files_atomically", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        tasks.rename(Shell(root=tmp_path), "my-project")
+    assert snapshot(tmp_path) == before
 
 
 def test_pin_into_a_missing_folder_is_one_line(project: Path, on_path) -> None:

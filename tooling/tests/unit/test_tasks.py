@@ -613,6 +613,23 @@ def test_test_without_the_env_says_to_reproduce_first(project: Path, on_path) ->
     assert not any("pytest" in call for call in shell.calls)
 
 
+def test_docker_build_tags_the_image_with_the_env_name(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for arg in tasks.commands.DOCKER_BUILD_ARGS:
+        monkeypatch.delenv(arg, raising=False)
+    monkeypatch.setenv("VARIANT", "cpu")
+    monkeypatch.setenv("FRONTEND", "")  # make exports it empty: not passed, the default holds
+    shell = Shell(root=project)
+    tasks.docker_build(shell)
+    tasks.docker_build(shell, image="mine:dev")
+    build = ["--build-arg", "VARIANT", str(project)]
+    assert shell.calls == [
+        ["docker", "build", "--tag", "lockstep", *build],
+        ["docker", "build", "--tag", "mine:dev", *build],
+    ]
+
+
 def test_every_command_runs_with_the_user_site_off(project: Path, on_path) -> None:
     shell = Shell(root=project)
     shell.config.run.env = tasks.ns.configuration()["run"]["env"]

@@ -8,6 +8,17 @@ from dataclasses import dataclass
 from lockstep.core.frontend import Frontend
 
 ENGINE_MODULE = "lockstep.core.engine"
+# The Dockerfile's build arguments that `docker-build` passes on from the caller's environment.
+DOCKER_BUILD_ARGS = (
+    "BASE_IMAGE",
+    "LOCK_IMAGE",
+    "FRONTEND",
+    "VARIANT",
+    "CONDA_LOCK",
+    "LOCKSTEP_CONDA_MIRROR",
+    "LOCKSTEP_CONDA_CHANNEL_MIRRORS",
+    "PIP_INDEX_URL",
+)
 
 
 def info(fe: Frontend) -> list[str]:
@@ -181,3 +192,13 @@ def conda_pack(prefix: str, output: str) -> list[str]:
     """conda-pack's relocatable tarball of an env. The project itself (installed editable from
     its checkout) stays out: the nodes run it from the checkout, as the env expects."""
     return ["conda-pack", "--prefix", prefix, "--output", output, "--ignore-editable-packages"]
+
+
+def docker_build(image: str, build_args: Iterable[str], context: str) -> list[str]:
+    """docker build of the project's Dockerfile. Each build argument is passed by name only:
+    docker reads its value from the environment, so no value (an index URL with a token) is
+    echoed."""
+    command = ["docker", "build", "--tag", image]
+    for name in build_args:
+        command += ["--build-arg", name]
+    return [*command, context]

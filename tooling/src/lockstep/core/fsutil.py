@@ -12,7 +12,7 @@ import os
 import secrets
 import shutil
 import stat
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from lockstep.core.errors import LockstepError
@@ -211,3 +211,35 @@ def text_diff(old: str, new: str, path: str) -> str:
             old.splitlines(keepends=True), new.splitlines(keepends=True), path, path
         )
     )
+
+
+def move_and_write_atomically(
+    moves: Sequence[tuple[Path, Path]], files: Mapping[Path, str]
+) -> None:
+    """Rename each path of ``moves`` (old -> new: one rename each, so a folder moves whole and
+    its files keep their inodes), then write ``files`` (paths as they are after the moves) with
+    write_files_atomically; or none of it.
+
+    A target that exists is refused before anything moves (a rename would replace an empty
+    folder). If a later step fails, or the run is interrupted, every move is undone in reverse
+    order and the one exception propagates, naming the path.
+    """
+    for _, new in moves:
+        if os.path.lexists(new):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(new))
+    moved: list[tuple[Path, Path]] = []
+    try:
+        for old, new in moves:
+            _named(os.rename, old, new, report=old)
+            moved.append((old, new))
+        write_files_atomically(files)
+    except BaseException as exc:
+        for old, new in reversed(moved):
+            try:
+                os.rename(new, old)
+            except OSError as failure:  # the content is intact, only at the new path
+                exc.add_note(f"could not move {new} back to {old} ({failure}); move it by hand")
+        raise
+    for old, new in moved:
+        _sync_folder(old.parent)
+        _sync_folder(new.parent)
