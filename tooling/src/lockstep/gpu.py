@@ -3,7 +3,8 @@
 Run it as ``python -m lockstep.gpu`` or ``lockstep-verify-gpu``; ``--help`` lists the options and
 docs/verify-gpu.md describes the JSON schema and the exit codes.
 
-The module imports only the standard library at the top so that it runs, and reports clearly,
+The module imports only the standard library and lockstep.core (the standard library's too: the
+driver probe is lockstep.core.nvidia's) at the top, so that it runs, and reports clearly,
 where torch is missing. torch is imported in one place (:func:`load_torch`) and then passed to
 every function that needs it, which keeps each step testable with a fake module.
 """
@@ -18,15 +19,15 @@ import math
 import os
 import platform
 import re
-import shutil
 import statistics
-import subprocess
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from lockstep.core import nvidia
 
 SCHEMA_VERSION = 1
 
@@ -62,9 +63,6 @@ H2D_BYTES = 256 * 2**20
 D2D_BYTES = 512 * 2**20
 # Small sizes and few iterations never reach the datasheet peak; far below this is worth a look.
 LOW_PEAK_FRACTION = 0.3
-
-NVIDIA_SMI_TIMEOUT_S = 10
-PROC_DRIVER_VERSION = Path("/proc/driver/nvidia/version")
 
 
 @dataclass(frozen=True)
@@ -433,37 +431,6 @@ def load_torch() -> tuple[Any | None, str | None]:
     return torch, None
 
 
-def driver_version(
-    which: Callable[[str], str | None] = shutil.which,
-    run: Callable[..., Any] = subprocess.run,
-    proc_file: Path = PROC_DRIVER_VERSION,
-) -> str | None:
-    """Return the NVIDIA driver version from nvidia-smi, else from /proc, else None.
-
-    torch does not expose the driver version and pynvml would be one more dependency; nvidia-smi
-    ships with the driver, and /proc covers containers that mount the driver without the tool.
-    """
-    exe = which("nvidia-smi")
-    if exe:
-        command = [exe, "--query-gpu=driver_version", "--format=csv,noheader"]
-        try:
-            done = run(
-                command, capture_output=True, text=True, timeout=NVIDIA_SMI_TIMEOUT_S, check=False
-            )
-        except (OSError, subprocess.SubprocessError):
-            done = None
-        if done is not None and done.returncode == 0:
-            lines = [line.strip() for line in done.stdout.splitlines() if line.strip()]
-            if lines:
-                return lines[0]
-    try:
-        text = proc_file.read_text()
-    except OSError:
-        return None
-    match = re.search(r"NVRM version:.*?\s(\d+\.\d+(?:\.\d+)?)\s", text)
-    return match.group(1) if match else None
-
-
 def host_info(torch: Any | None) -> HostInfo:
     """Collect platform facts; torch (when present) adds its intra-op thread count."""
     return HostInfo(
@@ -501,7 +468,7 @@ def _nccl_info(torch: Any) -> LibraryInfo:
 def torch_info(torch: Any, driver: Callable[[], str | None] | None = None) -> TorchInfo:
     """Collect build facts: versions, CUDA libraries, driver and the compiled arch list."""
     # Looked up at call time, not bound as a default, so a patched driver_version takes effect.
-    driver = driver or driver_version
+    driver = driver or nvidia.driver_version
     cuda_version = torch.version.cuda
     cuda_build = cuda_version is not None
     return TorchInfo(
@@ -803,7 +770,7 @@ def variant_info(
 ) -> VariantInfo:
     """The installed variant, and the driver against what the CUDA lock needs
     (lockstep.core.variants: the same rule reproduce chooses by)."""
-    from lockstep.core import nvidia, variants
+    from lockstep.core import variants
     from lockstep.core.errors import LockstepError
     from lockstep.core.explicit import read_explicit
 

@@ -290,45 +290,6 @@ def fake_run(stdout: str = "", returncode: int = 0, raises: Exception | None = N
     return run
 
 
-def test_driver_version_from_nvidia_smi_takes_the_first_gpu(tmp_path: Path) -> None:
-    run = fake_run("570.124.06\n570.124.06\n")
-    version = gpu.driver_version(lambda _: "/usr/bin/nvidia-smi", run, tmp_path / "missing")
-    assert version == "570.124.06"
-    assert run.calls == [
-        ["/usr/bin/nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"]
-    ]
-
-
-@pytest.mark.parametrize(
-    "proc_text",
-    [
-        "NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05  Sat Aug 19 01:15:15 UTC\n",
-        "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  535.104.05  Release Build\n",
-    ],
-    ids=["proprietary", "open"],
-)
-@pytest.mark.parametrize(
-    "smi",
-    [
-        pytest.param((None, fake_run()), id="no-nvidia-smi"),
-        pytest.param(("/bin/nvidia-smi", fake_run("", returncode=9)), id="smi-fails"),
-        pytest.param(
-            ("/bin/nvidia-smi", fake_run(raises=subprocess.TimeoutExpired("smi", 10))),
-            id="smi-hangs",
-        ),
-    ],
-)
-def test_driver_version_falls_back_to_proc(tmp_path: Path, proc_text: str, smi: tuple) -> None:
-    exe, run = smi
-    proc = tmp_path / "version"
-    proc.write_text(proc_text)
-    assert gpu.driver_version(lambda _: exe, run, proc) == "535.104.05"
-
-
-def test_driver_version_is_none_without_any_source(tmp_path: Path) -> None:
-    assert gpu.driver_version(lambda _: None, fake_run(), tmp_path / "missing") is None
-
-
 # --- whole reports, branch by branch ------------------------------------------------------------
 
 
@@ -619,7 +580,7 @@ def test_main_exit_codes(
     mocker: Any, gpu_work: SimpleNamespace, capsys: Any, torch: Any, argv: list[str], code: int
 ) -> None:
     mocker.patch.object(gpu, "load_torch", return_value=(torch, None if torch else "missing"))
-    mocker.patch.object(gpu, "driver_version", return_value="570.124.06")
+    mocker.patch.object(gpu.nvidia, "driver_version", return_value="570.124.06")
     assert gpu.main([*argv, "--json"]) == code
     assert json.loads(capsys.readouterr().out)["exit_code"] == code
 
@@ -628,7 +589,7 @@ def test_main_prints_a_readable_summary(
     mocker: Any, gpu_work: SimpleNamespace, capsys: Any
 ) -> None:
     mocker.patch.object(gpu, "load_torch", return_value=(make_torch(devices=(H100,)), None))
-    mocker.patch.object(gpu, "driver_version", return_value="570.124.06")
+    mocker.patch.object(gpu.nvidia, "driver_version", return_value="570.124.06")
     assert gpu.main([]) == 0
     out = capsys.readouterr().out
     assert out.startswith("verify-gpu: OK (exit 0, ")

@@ -164,6 +164,40 @@ def test_environment_seams(tmp_path: Path):
     assert probes == Probes(libcuda="", nvidia_smi=smi, proc_file="/nonexistent")
 
 
+# --------------------------------------------------------------------------- the driver's version
+# (verify-gpu's report: lockstep.gpu asks here)
+
+
+def test_driver_version_from_nvidia_smi_takes_the_first_gpu(tmp_path: Path):
+    smi = smi_printing(
+        tmp_path,
+        ["NVIDIA H100 80GB HBM3, 9.0, 570.124.06", "NVIDIA H100 80GB HBM3, 9.0, 570.124.06"],
+    )
+    probes = Probes(libcuda="", nvidia_smi=smi, proc_file=str(tmp_path / "missing"))
+    assert nvidia.driver_version(probes) == "570.124.06"
+
+
+@pytest.mark.parametrize(
+    ("proc_text", "version"),
+    [(PROC_PROPRIETARY, "575.57.08"), (PROC_OPEN, "535.183.01")],
+    ids=["proprietary", "open"],
+)
+@pytest.mark.parametrize("smi", ["none", "fails", "hangs"])
+def test_driver_version_falls_back_to_proc(tmp_path: Path, proc_text: str, version: str, smi: str):
+    bodies = {"fails": "echo 'NVIDIA-SMI has failed' >&2; exit 9", "hangs": "sleep 30"}
+    proc = tmp_path / "version"
+    proc.write_text(proc_text)
+    executable = fake_smi(tmp_path, bodies[smi]) if smi in bodies else None
+    probes = Probes(libcuda="", nvidia_smi=executable, proc_file=str(proc), timeout=0.5)
+    assert nvidia.driver_version(probes) == version
+
+
+def test_driver_version_is_none_without_any_source(tmp_path: Path):
+    probes = Probes(libcuda="", nvidia_smi=None, proc_file=str(tmp_path / "missing"))
+    assert nvidia.driver_version(probes) is None
+    assert nvidia.driver_version(OFF) is None
+
+
 @pytest.mark.parametrize(
     ("driver", "cuda"),
     [("575.51.03", (12, 9)), ("575.51.02", (12, 8)), ("580.95.05", (13, 0)), ("470.1", None)],

@@ -234,3 +234,14 @@ def detect(
     if smi is not None:
         return smi
     return probe_proc(probes.proc_file) if probes.proc_file else None
+
+
+def driver_version(probes: Probes | None = None) -> str | None:
+    """The driver's own version, as nvidia-smi reports it, else the kernel module's (/proc); None
+    where neither answers. libcuda is not asked: it tells the CUDA version a driver runs, not
+    the driver's."""
+    probes = probes or Probes.from_environ()
+    found = probe_smi(probes.nvidia_smi, probes.timeout)
+    if found is None and probes.proc_file:
+        found = probe_proc(probes.proc_file)
+    return found.version if found else None
