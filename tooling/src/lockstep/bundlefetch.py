@@ -24,6 +24,7 @@ from pathlib import Path
 from lockstep.core import bundle, installer, mirrors
 from lockstep.core.errors import LockstepError
 from lockstep.core.explicit import ExplicitLock, LockEntry
+from lockstep.core.fsutil import file_digest
 from lockstep.core.names import normalize
 from lockstep.core.plan import Plan, PoetrySide, planned_from_lock, python_version_of
 from lockstep.core.poetrylock import LockedPackage
@@ -45,16 +46,11 @@ class Made:
     tar: Path | None
 
 
-def _expected(entry: LockEntry) -> tuple[str, str]:
-    algorithm, _, digest = entry.md5.rpartition(":")
-    return (algorithm or ("md5" if len(digest) == 32 else "sha256")), digest
-
-
 def fetch_archive(url: str, entry: LockEntry, dest: Path) -> None:
     """One archive, streamed to ``dest`` and checked against the lock on the way."""
     if not entry.md5:
         raise LockstepError(f"{entry.filename}: the lock has no hash for it; run `invoke lock`")
-    algorithm, expected = _expected(entry)
+    algorithm, expected = entry.digest
     digest = hashlib.new(algorithm)
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -138,9 +134,9 @@ def _fetch_wheels(
                     package.name,
                     package.version,
                     file.name,
-                    bundle.sha256_of(file),
+                    file_digest(file),
                     wheel.name,
-                    bundle.sha256_of(wheels / wheel.name),
+                    file_digest(wheels / wheel.name),
                 )
             )
     return sorted(p.name for p in wheels.iterdir()), built
@@ -169,7 +165,7 @@ def make_bundle(
     locks = [lock_path, side.poetry_lock_path, side.pyproject_path]
     manifest = bundle.Manifest(
         platform=platform,
-        locks={p.name: bundle.sha256_of(p) for p in locks},
+        locks={p.name: file_digest(p) for p in locks},
         channels=bundle.channel_folders(lock.entries),
         conda=[{"filename": e.filename, "url": e.url, "hash": e.md5} for e in lock.entries],
     )

@@ -9,7 +9,6 @@ env's own variables.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -30,7 +29,7 @@ from lockstep.core.condameta import (
 from lockstep.core.envvars import state_path
 from lockstep.core.errors import LockstepError
 from lockstep.core.explicit import ExplicitLock
-from lockstep.core.fsutil import describe_os_error
+from lockstep.core.fsutil import describe_os_error, file_digest
 from lockstep.core.installer import env_python
 from lockstep.core.names import normalize
 from lockstep.core.plan import PlanError, default_groups, lock_environment, plan_for
@@ -42,7 +41,6 @@ _USER_SITE_CODE = "import site; print(site.ENABLE_USER_SITE)"
 Runner = Callable[[list[str], Mapping[str, str]], str]
 # conda doctor leaves these out too: python rewrites its bytecode whenever it likes.
 _VOLATILE_SUFFIXES = (".pyc", ".pyo")
-_HASH_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -99,7 +97,7 @@ def _rewritten(dist_info: Path, relative: str, shipped: Mapping[str, str]) -> bo
         if digest is None:
             continue
         path = dist_info / name
-        if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+        if not path.is_file() or file_digest(path) != digest:
             return True
     return False
 
@@ -353,14 +351,6 @@ def user_site_findings(prefix: Path, runner: Runner, base: Mapping[str, str]) ->
     ]
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _file_state(prefix: Path, expected: InstalledFile, stats: dict[str, int]) -> str:
     """The state of one installed file: "ok", "missing" or "altered"."""
     path = prefix / expected.path
@@ -381,7 +371,7 @@ def _file_state(prefix: Path, expected: InstalledFile, stats: dict[str, int]) ->
     stats["hashed"] += 1
     stats["bytes_hashed"] += info.st_size
     try:
-        return "ok" if _sha256(path) == expected.sha256 else "altered"
+        return "ok" if file_digest(path) == expected.sha256 else "altered"
     except FileNotFoundError:
         return "missing"  # removed since the lstat above
     except OSError as exc:

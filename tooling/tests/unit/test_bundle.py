@@ -13,6 +13,7 @@ from lockstep.core import bundle, commands, mirrors
 from lockstep.core.engine import build_parser
 from lockstep.core.explicit import local_archive, read_explicit
 from lockstep.core.frontend import Frontend
+from lockstep.core.fsutil import file_digest
 from lockstep.core.installer import (
     pip_download_command,
     pip_install_command,
@@ -186,7 +187,7 @@ def test_manifest_round_trip_and_refusals(tmp_path: Path) -> None:
         bundle.read_manifest(tmp_path)
     lock = tmp_path / "conda-linux-64.lock"
     lock.write_text("@EXPLICIT\n", encoding="utf-8")
-    manifest = bundle.Manifest("linux-64", {lock.name: bundle.sha256_of(lock)}, {})
+    manifest = bundle.Manifest("linux-64", {lock.name: file_digest(lock)}, {})
     (tmp_path / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
     assert bundle.read_manifest(tmp_path) == manifest
     bundle.check_made_from(tmp_path, manifest, "linux-64", [lock])

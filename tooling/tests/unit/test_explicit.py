@@ -63,3 +63,19 @@ def test_lock_for_another_platform(tmp_path: Path) -> None:
     path.write_text(generated_lock_text(realistic_packages(20), platform="osx-arm64"))
     with pytest.raises(LockstepError, match="lock is for platform 'osx-arm64', this machine is"):
         read_explicit(path, "linux-64")
+
+
+@pytest.mark.parametrize(
+    ("digest", "expected"),
+    [
+        ("0" * 32, ("md5", "0" * 32)),
+        ("a" * 64, ("sha256", "a" * 64)),
+        ("sha256:" + "b" * 64, ("sha256", "b" * 64)),
+        ("", ("sha256", "")),
+    ],
+    ids=["md5", "bare-sha256", "prefixed-sha256", "none"],
+)
+def test_the_hash_of_an_entry_names_its_algorithm(digest: str, expected: tuple[str, str]) -> None:
+    url = "https://conda.anaconda.org/conda-forge/noarch/six-1.16.0-pyh6c4a22f_0.tar.bz2"
+    entry = parse_url(f"{url}#{digest}" if digest else url)
+    assert entry.digest == expected

@@ -324,3 +324,14 @@ def test_envvars_says_in_one_line_what_is_wrong(tmp_path: Path, capsys) -> None:
     assert capsys.readouterr().err.startswith(
         f"lockstep: error: cannot write {tmp_path / 'missing' / 'conda-meta' / 'state'}: folder "
     )
+
+
+@pytest.mark.parametrize("algorithm", ["sha256", "md5"])
+def test_file_digest_is_hashlibs_of_the_bytes(tmp_path: Path, algorithm: str) -> None:
+    import hashlib
+
+    data = os.urandom(3 * 2**20 + 7)  # more than one read's worth
+    path = tmp_path / "archive.conda"
+    path.write_bytes(data)
+    assert fsutil.file_digest(path, algorithm) == hashlib.new(algorithm, data).hexdigest()
+    assert fsutil.file_digest(path) == hashlib.sha256(data).hexdigest()

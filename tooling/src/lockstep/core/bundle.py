@@ -19,7 +19,6 @@ Standard library only: the engine reads bundles with any Python 3.11+.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -31,6 +30,7 @@ from urllib.parse import unquote
 from lockstep.core import mirrors
 from lockstep.core.errors import LockstepError
 from lockstep.core.explicit import LockEntry
+from lockstep.core.fsutil import file_digest
 from lockstep.core.names import normalize
 from lockstep.core.plan import requirement_line
 from lockstep.core.poetrylock import LockedPackage
@@ -71,11 +71,6 @@ class Manifest:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
-
-
-def sha256_of(path: Path) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def channel_folders(entries: Iterable[LockEntry]) -> dict[str, str]:
@@ -133,7 +128,7 @@ def check_made_from(folder: Path, manifest: Manifest, platform: str, locks: Iter
         )
     for lock in locks:
         expected = manifest.locks.get(lock.name)
-        if expected is None or sha256_of(lock) != expected:
+        if expected is None or file_digest(lock) != expected:
             raise BundleError(
                 f"{lock.name} differs from the one {folder} was made from; make the bundle again "
                 f"from these locks (`invoke bundle`) or reproduce from {folder}/{LOCKS_DIR}/; "

@@ -29,7 +29,6 @@ import argparse
 import contextlib
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import shlex
@@ -54,6 +53,7 @@ from lockstep.core.frontend import Frontend, find_frontend
 from lockstep.core.fsutil import (
     atomic_write_text,
     describe_os_error,
+    file_digest,
     read_text,
     write_files_atomically,
 )
@@ -172,11 +172,6 @@ def _hold(phase: str) -> None:
 # --------------------------------------------------------------------------- validation
 
 
-def file_digest(path: Path, algorithm: str) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, algorithm).hexdigest()
-
-
 def verify_archives(lock: ExplicitLock) -> int:
     """Check every ``file://`` archive against the lock's md5 or sha256 before conda sees it.
 
@@ -191,8 +186,7 @@ def verify_archives(lock: ExplicitLock) -> int:
             return f"{entry.filename}: {path} does not exist"
         if not entry.md5:
             return None
-        algorithm, _, expected = entry.md5.rpartition(":")
-        algorithm = algorithm or ("md5" if len(expected) == 32 else "sha256")
+        algorithm, expected = entry.digest
         actual = file_digest(path, algorithm)
         if actual != expected:
             return f"{entry.filename}: {algorithm} {actual} differs from the lock's {expected}"

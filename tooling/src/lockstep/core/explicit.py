@@ -35,6 +35,13 @@ class LockEntry:
         """The package archive's file name."""
         return self.url.rsplit("/", 1)[1]
 
+    @property
+    def digest(self) -> tuple[str, str]:
+        """The lock's hash of the archive as (algorithm, hex digest): an md5, or a sha256 with
+        or without its ``sha256:`` prefix (the digest is empty where the lock has none)."""
+        algorithm, _, value = self.md5.rpartition(":")
+        return algorithm or ("md5" if len(value) == 32 else "sha256"), value
+
 
 @dataclass(frozen=True)
 class PipEntry:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import errno
+import hashlib
 import os
 import secrets
 import shutil
@@ -20,6 +21,12 @@ from lockstep.core.errors import LockstepError
 # What open() asks for; the kernel takes the umask (and a default ACL) off, as for any editor.
 # tempfile.mkstemp asks for 0600, which made every new lock file private under umask 022.
 _NEW_FILE_MODE = 0o666
+
+
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """The hex digest of a file's bytes, read in chunks (conda archives are large)."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, algorithm).hexdigest()
 
 
 def read_text(path: Path) -> str:
