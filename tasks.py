@@ -34,6 +34,7 @@ from lockstep.core.errors import LockstepError  # noqa: E402
 from lockstep.core.explicit import read_explicit  # noqa: E402
 from lockstep.core.frontend import Frontend, find_frontend  # noqa: E402
 from lockstep.core.fsutil import (  # noqa: E402
+    atomic_write_bytes,
     atomic_write_text,
     describe_os_error,
     read_text,
@@ -612,9 +613,7 @@ def refresh_names(c: Context, source: list[str]) -> None:
         print(f"would write {len(table)} names to {target}")
         return
     target.parent.mkdir(exist_ok=True)
-    partial = target.with_name(f".{target.name}.tmp")
-    partial.write_bytes(data)
-    os.replace(partial, target)
+    atomic_write_bytes(target, data)
     shown = target.relative_to(TOOLING_SRC.parent.parent)
     print(f"{shown}: {len(table)} conda names with PyPI distributions")
 

@@ -51,7 +51,10 @@ def test_a_new_file_gets_0666_minus_the_umask(tmp_path: Path, mask: int, expecte
     with umask(mask):
         atomic_write_text(tmp_path / "conda-linux-64.lock", "x\n")
         write_files_atomically({tmp_path / "a": "1", tmp_path / "b": "2"})
-    assert [_mode(tmp_path / n) for n in ("conda-linux-64.lock", "a", "b")] == [expected] * 3
+        fsutil.atomic_write_bytes(tmp_path / "pypi-names.tsv.gz", b"\x1f\x8b")
+    names = ("conda-linux-64.lock", "a", "b", "pypi-names.tsv.gz")
+    assert [_mode(tmp_path / n) for n in names] == [expected] * 4
+    assert (tmp_path / "pypi-names.tsv.gz").read_bytes() == b"\x1f\x8b"
 
 
 @pytest.mark.parametrize("mask", [0o022, 0o077])

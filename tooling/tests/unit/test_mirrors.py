@@ -195,3 +195,23 @@ def test_cli_bad_setting_fails_with_one_line_and_writes_nothing(tmp_path: Path, 
     assert main(["rewrite", str(lock), "--output", str(out)], {MIRROR_VAR: "m.corp"}) == 1
     assert not out.exists()
     assert capsys.readouterr().err.startswith(f"error: {MIRROR_VAR}: 'm.corp' is not an absolute")
+
+
+def test_cli_writes_its_copy_with_the_users_umask_and_fails_in_one_line(
+    tmp_path: Path, capsys
+) -> None:
+    """The copy is fsutil's atomic write: 0666 minus the umask, no temp file left, and an
+    output that cannot be written is one line and exit 1."""
+    from tests.unit.fsfaults import umask
+
+    lock = tmp_path / "in.lock"
+    lock.write_text(LOCK, encoding="utf-8")
+    out = tmp_path / "out.lock"
+    with umask(0o027):
+        assert main(["rewrite", str(lock), "--output", str(out)], {MIRROR_VAR: ""}) == 0
+    assert out.stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.lock", "out.lock"]
+    missing = tmp_path / "no such folder" / "out.lock"
+    assert main(["rewrite", str(lock), "--output", str(missing)], {MIRROR_VAR: ""}) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and str(missing) in err and len(err.splitlines()) == 1

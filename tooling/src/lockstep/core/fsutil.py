@@ -88,6 +88,11 @@ def atomic_write_text(path: Path, text: str) -> None:
     write_files_atomically({Path(path): text})
 
 
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` in one rename (see write_files_atomically)."""
+    _replace_all({Path(path): data})
+
+
 def write_files_atomically(files: Mapping[Path, str]) -> None:
     """Write every file of ``files`` (path -> UTF-8 text), or none of them.
 
@@ -97,7 +102,10 @@ def write_files_atomically(files: Mapping[Path, str]) -> None:
     exception propagates, naming the target. A new file gets 0666 minus the umask; a replaced
     file keeps its mode; an existing file you cannot write is refused, as an editor would.
     """
-    contents = {Path(path): text.encode("utf-8") for path, text in files.items()}
+    _replace_all({Path(path): text.encode("utf-8") for path, text in files.items()})
+
+
+def _replace_all(contents: Mapping[Path, bytes]) -> None:
     temps: dict[Path, Path] = {}
     originals: dict[Path, Path | None] = {}
     replaced: list[Path] = []

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from lockstep.core.fsutil import atomic_write_text
+
 MIRROR_VAR = "LOCKSTEP_CONDA_MIRROR"
 CHANNEL_MIRRORS_VAR = "LOCKSTEP_CONDA_CHANNEL_MIRRORS"
 _SCHEMES = ("http", "https", "file")
@@ -198,13 +200,6 @@ def describe(config: MirrorConfig) -> str:
     return ", ".join(shown)
 
 
-def _write(path: Path, text: str) -> None:
-    # Written next to its final name and renamed, so a half-written lock is never installed.
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """``python -m lockstep.core.mirrors rewrite LOCK --output FILE`` (settings from the
     environment, or ``--mirror`` / ``--channel NAME=URL``)."""
@@ -235,10 +230,11 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         original = args.lock.read_text(encoding="utf-8")
         text, changed = rewrite_lock(original, config, str(args.lock))
         unmatched = unmatched_channels(original, config)
+        # Renamed into place once complete: a half-written lock is never installed.
+        atomic_write_text(args.output, text)
     except (MirrorError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    _write(args.output, text)
     if unmatched:
         print(
             f"lockstep: warning: no package of {args.lock.name} comes from channel(s) "
