@@ -10,6 +10,7 @@ import pytest
 from tests.paths import PROJECT
 
 from lockstep import inputhash
+from lockstep.core import condalockhash
 from lockstep.core.errors import LockstepError
 
 conda_common = pytest.importorskip("conda_lock.src_parser.conda_common")
@@ -60,8 +61,8 @@ def test_every_fast_spec_equals_conda_matchspec() -> None:
     checked = 0
     for spec in specs:
         try:
-            fast = inputhash.serialize_spec(spec)
-        except inputhash.Unsupported:
+            fast = condalockhash.serialize_spec(spec)
+        except condalockhash.Unsupported:
             continue
         assert fast == _reference_spec(spec), spec
         checked += 1
@@ -82,8 +83,8 @@ def test_every_fast_spec_equals_conda_matchspec() -> None:
     ],
 )
 def test_unusual_spellings_are_left_to_conda_lock(spec: str) -> None:
-    with pytest.raises(inputhash.Unsupported):
-        inputhash.serialize_spec(spec)
+    with pytest.raises(condalockhash.Unsupported):
+        condalockhash.serialize_spec(spec)
 
 
 # --------------------------------------------------------------------------- whole files
@@ -189,17 +190,17 @@ def test_whole_hash_equals_conda_lock_on_generated_inputs(tmp_path: Path) -> Non
         try:
             expected = inputhash.conda_lock_input_hash(env_file, vp_file, platform)
         except Exception:  # conda-lock rejects it: the fast path must not invent a hash
-            with pytest.raises(inputhash.Unsupported):
-                inputhash.fast_input_hash(env_text, vp_text, platform)
+            with pytest.raises(condalockhash.Unsupported):
+                condalockhash.fast_input_hash(env_text, vp_text, platform)
             continue
-        assert inputhash.fast_input_hash(env_text, vp_text, platform) == expected, env_text
+        assert condalockhash.fast_input_hash(env_text, vp_text, platform) == expected, env_text
         cases += 1
     assert cases > 130
 
 
 def test_project_files_hash_fast_and_equal() -> None:
     env, vp = ROOT / "environment.yml", ROOT / "virtual-packages.yml"
-    fast = inputhash.fast_input_hash(env.read_text("utf-8"), vp.read_text("utf-8"), "linux-64")
+    fast = condalockhash.fast_input_hash(env.read_text("utf-8"), vp.read_text("utf-8"), "linux-64")
     assert fast == inputhash.conda_lock_input_hash(env, vp, "linux-64")
 
 
@@ -208,8 +209,8 @@ def test_unsupported_spelling_falls_back_to_conda_lock(tmp_path: Path) -> None:
     env.write_text("channels: [conda-forge]\ndependencies:\n  - numpy[version='>=1.0']\n", "utf-8")
     vp = tmp_path / "vp.yml"
     vp.write_text(_vp_text(VP_FILES[0]), encoding="utf-8")
-    with pytest.raises(inputhash.Unsupported):
-        inputhash.fast_input_hash(env.read_text("utf-8"), vp.read_text("utf-8"), "linux-64")
+    with pytest.raises(condalockhash.Unsupported):
+        condalockhash.fast_input_hash(env.read_text("utf-8"), vp.read_text("utf-8"), "linux-64")
     assert inputhash.input_hash(env, vp, "linux-64") == inputhash.conda_lock_input_hash(
         env, vp, "linux-64"
     )

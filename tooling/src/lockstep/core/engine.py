@@ -44,7 +44,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lockstep.core import bundle, commands, condameta, envvars, mirrors, nvidia, variants
+from lockstep.core import (
+    bundle,
+    commands,
+    condalockhash,
+    condameta,
+    envvars,
+    mirrors,
+    nvidia,
+    variants,
+)
 from lockstep.core.commands import REPRODUCE_VALUES, ReproduceRequest
 from lockstep.core.envs import EnvListing, child_environ, list_envs, machine_platform
 from lockstep.core.errors import LockstepError
@@ -215,18 +224,12 @@ def _conda_lock_is_stale(project: Path, settings: Settings, lock: ExplicitLock) 
     if not (lock.input_hash and env_file.is_file() and vp_file.is_file()):
         return False
     try:
-        import yaml  # noqa: F401  (only to know whether the hash can be computed)
-
-        from lockstep import inputhash
-    except ImportError:
-        return False
-    try:
-        expected = inputhash.fast_input_hash(
+        expected = condalockhash.fast_input_hash(
             env_file.read_text(encoding="utf-8"),
             vp_file.read_text(encoding="utf-8"),
             lock.platform or "",
         )
-    except (inputhash.Unsupported, LockstepError, UnicodeDecodeError):
+    except (condalockhash.Unsupported, LockstepError, UnicodeDecodeError):
         return False
     return expected != lock.input_hash
 
