@@ -636,3 +636,21 @@ def test_env_create_force_replaces_when_it_solves(setup: Setup) -> None:
     setup.old_env()
     _ok(_create(setup, "--force"))
     assert not (setup.prefix / "precious.txt").exists()
+
+
+@pytest.mark.parametrize("edited", [False, True], ids=["fresh", "spec-edited-after-the-lock"])
+def test_the_stale_lock_warning_compares_conda_locks_input_hash(
+    tmp_path: Path, edited: bool
+) -> None:
+    """reproduce warns (and installs as locked) when environment.yml changed after the lock."""
+    from lockstep.core import condalockhash, engine
+    from lockstep.core.explicit import parse_explicit
+    from lockstep.core.settings import Settings
+
+    env_text = "channels:\n  - conda-forge\ndependencies:\n  - python=3.11\n  - numpy>=2\n"
+    vp_text = "subdirs:\n  linux-64:\n    packages:\n      __glibc: '2.28'\n      __cuda: '12.9'\n"
+    locked = condalockhash.fast_input_hash(env_text, vp_text, "linux-64")
+    (tmp_path / "environment.yml").write_text(env_text + ("  - scipy\n" if edited else ""))
+    (tmp_path / "virtual-packages.yml").write_text(vp_text)
+    lock = parse_explicit(f"# platform: linux-64\n# input_hash: {locked}\n@EXPLICIT\n")
+    assert engine._conda_lock_is_stale(tmp_path, Settings(), lock) is edited
