@@ -32,7 +32,8 @@ IMAGE ?=
 
 export PYTHONNOUSERSITE := 1
 # Values reach recipes through the environment ("$$NAME"), never pasted into the shell text, so a
-# name with spaces or quotes is refused by the tasks instead of being run.
+# name with spaces or quotes is refused by the tasks instead of being run; and always as
+# --option="$$VALUE", so a value that looks like an option (-n, --force) is refused the same way.
 export ENV_NAME FRONTEND LOCKED VARIANT BUNDLE OUTPUT PYTHON VENV NEW_NAME IMAGE
 
 .PHONY: help  ## list the targets
@@ -41,7 +42,7 @@ help:
 
 .PHONY: env-create  ## create the conda env from environment.yml (first-time setup)
 env-create: $(VENV)/.installed
-	$(INVOKE) env-create --name "$$ENV_NAME" --frontend "$$FRONTEND"
+	$(INVOKE) env-create --name="$$ENV_NAME" --frontend="$$FRONTEND"
 
 .PHONY: lock  ## solve environment.yml into conda-linux-64.lock (and its CPU variant) with conda-lock
 lock: $(VENV)/.installed
@@ -57,31 +58,31 @@ pin: $(VENV)/.installed
 
 .PHONY: reproduce  ## recreate the exact env from the lock files (needs only conda/mamba; VARIANT=cuda|cpu)
 reproduce:
-	sh tooling/scripts/env-engine.sh reproduce --name "$$ENV_NAME" --frontend "$$FRONTEND" --variant "$$VARIANT" $(if $(LOCKED),--locked) $(if $(BUNDLE),--bundle "$$BUNDLE")
+	sh tooling/scripts/env-engine.sh reproduce --name="$$ENV_NAME" --frontend="$$FRONTEND" --variant="$$VARIANT" $(if $(LOCKED),--locked) $(if $(BUNDLE),--bundle="$$BUNDLE")
 
 .PHONY: bundle  ## fetch both locks' conda archives and wheels into one folder (OUTPUT=bundle) for offline reproduce
 bundle: $(VENV)/.installed
-	$(INVOKE) bundle --output "$$OUTPUT"
+	$(INVOKE) bundle --output="$$OUTPUT"
 
 .PHONY: pack  ## pack the reproduced env into a relocatable tarball with conda-pack (doctor must call it clean)
 pack: $(VENV)/.installed
-	$(INVOKE) pack --name "$$ENV_NAME" --frontend "$$FRONTEND"
+	$(INVOKE) pack --name="$$ENV_NAME" --frontend="$$FRONTEND"
 
 .PHONY: update  ## re-lock, rebuild the env, refresh Poetry's side, report what changed
 update: $(VENV)/.installed
-	$(INVOKE) update --name "$$ENV_NAME" --frontend "$$FRONTEND" --variant "$$VARIANT"
+	$(INVOKE) update --name="$$ENV_NAME" --frontend="$$FRONTEND" --variant="$$VARIANT"
 
 .PHONY: verify-gpu  ## run the PyTorch CUDA sanity check inside the env
 verify-gpu: $(VENV)/.installed
-	$(INVOKE) verify-gpu --name "$$ENV_NAME" --frontend "$$FRONTEND"
+	$(INVOKE) verify-gpu --name="$$ENV_NAME" --frontend="$$FRONTEND"
 
 .PHONY: rename  ## make the starter yours: make rename NEW_NAME=my-project
 rename: $(VENV)/.installed
-	$(INVOKE) rename --name "$$NEW_NAME"
+	$(INVOKE) rename --name="$$NEW_NAME"
 
 .PHONY: docker-build  ## build the image from the lock files (needs docker and conda-linux-64.lock)
 docker-build: $(VENV)/.installed
-	$(INVOKE) docker-build --image "$$IMAGE" --name "$$ENV_NAME"
+	$(INVOKE) docker-build --image="$$IMAGE" --name="$$ENV_NAME"
 
 .PHONY: lint  ## ruff check and format of your code (src/, tests/)
 lint: $(VENV)/.installed
@@ -96,16 +97,16 @@ check: $(VENV)/.installed
 	$(INVOKE) check
 
 .PHONY: refresh-names  ## rebuild the conda-to-PyPI name map from NAMES_SOURCE (parselmouth's JSON; several: invoke)
-refresh-names:
-	$(INVOKE) refresh-names --source "$$NAMES_SOURCE"
+refresh-names: $(VENV)/.installed
+	$(INVOKE) refresh-names --source="$$NAMES_SOURCE"
 
 .PHONY: doctor  ## compare the installed env with both locks (who installed what, duplicates)
 doctor: $(VENV)/.installed
-	$(INVOKE) doctor --name "$$ENV_NAME" --frontend "$$FRONTEND"
+	$(INVOKE) doctor --name="$$ENV_NAME" --frontend="$$FRONTEND"
 
 .PHONY: test  ## run your tests (tests/) inside the env, where torch is
 test: $(VENV)/.installed
-	$(INVOKE) test --name "$$ENV_NAME" --frontend "$$FRONTEND"
+	$(INVOKE) test --name="$$ENV_NAME" --frontend="$$FRONTEND"
 
 .PHONY: tooling-test  ## the tooling's own suite (tooling/tests), in the tooling venv
 tooling-test: $(VENV)/.installed

@@ -151,6 +151,37 @@ def test_a_frontend_that_fails_to_list_touches_nothing(
     assert _env(machine) == env and _files(machine) == files
 
 
+# Every frontend command the engine could run, counted by the stand-in (ROOT/.standin-calls)
+# and failing only after a thousand calls: a count there means the frontend was reached.
+COUNT_CALLS = {
+    "LOCKSTEP_STANDIN_FAIL": ",".join(
+        f"{c}:1000" for c in ("env-list", "info", "create", "env-create", "install", "list", "run")
+    )
+}
+
+
+def _frontend_calls(project: Project) -> list[str]:
+    calls = project.conda_root / ".standin-calls"
+    return sorted(p.name for p in calls.iterdir()) if calls.is_dir() else []
+
+
+@pytest.mark.parametrize("name", ["-n", "--force", "--name=x"])
+def test_a_name_spelled_as_an_option_gets_the_one_refusal(machine: Project, name: str) -> None:
+    env, files = _env(machine), _files(machine)
+    done = subprocess.run(
+        ["make", "--no-print-directory", "reproduce", f"ENV_NAME={name}"],
+        cwd=machine.root,
+        env={**machine.env, **COUNT_CALLS},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0
+    assert done.stderr.splitlines()[0].startswith(f"error: invalid env name {name!r}: use letters")
+    assert "usage:" not in done.stderr
+    assert _frontend_calls(machine) == []
+    assert _env(machine) == env and _files(machine) == files
+
+
 def test_two_runs_at_once(machine: Project) -> None:
     first = _held(machine, "during-create")
     second = machine.make("reproduce", expect_rc=None)

@@ -80,8 +80,8 @@ def test_every_make_target_calls_the_task_of_the_same_name() -> None:
 
 def test_reproduce_needs_no_invoke() -> None:
     assert _recipe("reproduce") == [
-        'sh tooling/scripts/env-engine.sh reproduce --name "$$ENV_NAME" --frontend "$$FRONTEND"'
-        ' --variant "$$VARIANT" $(if $(LOCKED),--locked) $(if $(BUNDLE),--bundle "$$BUNDLE")'
+        'sh tooling/scripts/env-engine.sh reproduce --name="$$ENV_NAME" --frontend="$$FRONTEND"'
+        ' --variant="$$VARIANT" $(if $(LOCKED),--locked) $(if $(BUNDLE),--bundle="$$BUNDLE")'
     ]
 
 
@@ -102,11 +102,35 @@ def test_no_builtin_rules() -> None:
     assert not (TOOLING / "scripts" / "reproduce").exists()
 
 
-@pytest.mark.parametrize("target", ["check", "lock", "pin", "doctor", "update", "env-create"])
+# Targets that run nothing of the tooling venv: reproduce needs only a conda frontend and a
+# Python (env-engine.sh bootstraps the venv itself when it must lock first).
+NO_VENV = {"help", "reproduce"}
+
+
+def _prerequisites(target: str) -> list[str]:
+    found = re.search(rf"^{re.escape(target)}:(.*)$", MAKEFILE, flags=re.M)
+    assert found, f"no rule for {target}"
+    return found.group(1).split()
+
+
+@pytest.mark.parametrize("target", sorted(set(_targets()) - NO_VENV))
 def test_task_targets_bootstrap_the_tooling_first(target: str) -> None:
-    prerequisites = re.search(rf"^{target}:(.*)$", MAKEFILE, flags=re.M)
-    assert prerequisites and prerequisites.group(1).split() == ["$(VENV)/.installed"]
+    # refresh-names once lacked it: `.venv/bin/python: not found` on a fresh clone.
+    assert _prerequisites(target) == ["$(VENV)/.installed"]
     assert "INVOKE ?= $(VENV)/bin/python -m invoke" in MAKEFILE
+
+
+@pytest.mark.parametrize("target", sorted(NO_VENV))
+def test_targets_without_the_venv_use_nothing_of_it(target: str) -> None:
+    assert _prerequisites(target) == []
+    assert not any("$(INVOKE)" in line or "$(VENV)" in line for line in _recipe(target))
+
+
+def test_every_recipe_passes_values_glued_to_their_option() -> None:
+    # `--name "$$ENV_NAME"` with ENV_NAME=-n made argparse print its usage; `--name="$$ENV_NAME"`
+    # hands any value to the one validator.
+    recipes = "\n".join(line for line in MAKEFILE.splitlines() if line.startswith("\t"))
+    assert not re.findall(r'--[a-z-]+ "\$\$', recipes)
 
 
 def test_the_makefile_keeps_no_copy_of_the_env_name() -> None:
@@ -132,6 +156,22 @@ def test_make_reproduce_refuses_an_injected_name(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "invalid env name" in done.stderr
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("name", ["-n", "--force", "--name=x", "--locked", "-h"])
+def test_make_reproduce_refuses_a_name_spelled_as_an_option(name: str) -> None:
+    done = subprocess.run(
+        ["make", "--no-print-directory", "reproduce", f"ENV_NAME={name}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0, done.stderr
+    assert done.stderr.splitlines()[0] == (
+        f"error: invalid env name {name!r}: use letters, digits and _ . + - "
+        "(no spaces, quotes or slashes, at most 64 characters, not 'base')"
+    )
+    assert "usage:" not in done.stderr
 
 
 def test_invoke_dry_shows_commands_without_running(tmp_path: Path) -> None:
