@@ -209,7 +209,10 @@ def env_create(
 def lock(c: Context, platform: str | None = None, frontend: str | None = None) -> None:
     """Solve environment.yml into conda-<platform>.lock with conda-lock; writes only on success."""
     project = _project(c, frontend=frontend, platforms=(platform,) if platform else None)
-    for target in lifecycle.lock(_Shell(c), project):
+    cooldown = project.settings.cooldown()
+    if cooldown is not None:
+        print(f"cooldown: {cooldown.describe()}")
+    for target in lifecycle.lock(_Shell(c), project, cooldown):
         print(f"wrote {target.name}")
 
 

@@ -13,6 +13,7 @@ import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,9 +21,15 @@ from lockstep import SRC_DIR as TOOLING_SRC
 from lockstep.core import commands
 from lockstep.core.errors import LockstepError
 from lockstep.core.explicit import ExplicitLock, read_explicit
-from lockstep.core.frontend import FRONTENDS, Frontend, frontend_for_lock, kind_of
+from lockstep.core.frontend import (
+    FRONTENDS,
+    Frontend,
+    frontend_for_lock,
+    kind_of,
+    parse_version,
+)
 from lockstep.core.fsutil import read_text, text_diff, write_files_atomically
-from lockstep.core.settings import Settings, load_settings
+from lockstep.core.settings import Cooldown, Settings, load_settings
 from lockstep.lockdiff import diff_versions, format_report, hardware_notes, poetry_versions
 from lockstep.spec import EnvSpec, load_env_spec, load_yaml
 
@@ -153,6 +160,57 @@ def lock_frontend(shell: Shell, settings: Settings) -> Frontend:
     return frontend_for_lock(available, versions)
 
 
+# --------------------------------------------------------------------------- cooldown
+
+# The first releases that honour a release-age cutoff (exclude-newer).
+CONDA_EXCLUDE_NEWER = (26, 9)  # conda's exclude_newer setting and --exclude-newer
+POETRY_MIN_RELEASE_AGE = (2, 4)  # Poetry's solver.min-release-age
+
+
+def _shown(version: tuple[int, ...]) -> str:
+    return ".".join(map(str, version))
+
+
+def conda_cooldown_env(shell: Shell, fe: Frontend, cooldown: Cooldown | None) -> dict[str, str]:
+    """What conda-lock's solves run with for the cutoff: conda-lock has no flag for it, and
+    passes its environment on to the frontend, which reads CONDA_EXCLUDE_NEWER as its
+    exclude_newer setting (conda 26.9+). Nothing for this run only is written to a condarc."""
+    if cooldown is None:
+        return {}
+    needed = _shown(CONDA_EXCLUDE_NEWER)
+    if fe.kind != "conda":
+        raise LockstepError(
+            f"exclude-newer needs conda {needed} or newer to lock; conda-lock would solve with "
+            f"{fe.kind} here, and the mamba that has --exclude-newer (2.9+) is one conda-lock "
+            "cannot use (2.6+, conda-lock issue 906); install conda (`mamba install -n base "
+            "conda`) or remove exclude-newer from [tool.lockstep]"
+        )
+    version = parse_version(shell.query([fe.path, "--version"]))
+    if version[:2] < CONDA_EXCLUDE_NEWER:
+        raise LockstepError(
+            f"exclude-newer needs conda {needed} or newer (its exclude_newer setting); this is "
+            f"conda {_shown(version)}: `conda update -n base conda`, or remove exclude-newer "
+            "from [tool.lockstep]"
+        )
+    return {"CONDA_EXCLUDE_NEWER": cooldown.conda_value}
+
+
+def poetry_cooldown_env(shell: Shell, cooldown: Cooldown | None) -> dict[str, str]:
+    """What `poetry lock` runs with for the cutoff: solver.min-release-age (whole days) for this
+    run only, through Poetry's environment form of the setting."""
+    if cooldown is None:
+        return {}
+    version = parse_version(shell.query(commands.poetry("--version")))
+    if version[:2] < POETRY_MIN_RELEASE_AGE:
+        raise LockstepError(
+            f"exclude-newer needs Poetry {_shown(POETRY_MIN_RELEASE_AGE)} or newer "
+            f"(solver.min-release-age); this is Poetry {_shown(version)}: rebuild the tooling "
+            "venv (`make .venv/.installed`) or remove exclude-newer from [tool.lockstep]"
+        )
+    days = cooldown.poetry_days(datetime.now(UTC))
+    return {"POETRY_SOLVER_MIN_RELEASE_AGE": str(days)}
+
+
 # --------------------------------------------------------------------------- lock
 
 
@@ -164,19 +222,27 @@ def _conda_lock(
     platforms: Sequence[str],
     template: Path,
     what: str,
+    env: Mapping[str, str],
 ) -> None:
     command = commands.conda_lock(
         fe, str(environment_file), str(virtual_packages_file), platforms, str(template)
     )
-    result = shell.run(command, warn=True)
+    result = shell.run(command, env=env or None, warn=True)
     if result is not None and result.failed:
         raise LockstepError(
             f"conda-lock could not solve {what} (its reason is above); no lock file was changed"
         )
 
 
-def solve(shell: Shell, project: Project, spec: EnvSpec, out_dir: Path) -> dict[str, Path]:
-    """Run conda-lock into ``out_dir``; returns platform -> written lock."""
+def solve(
+    shell: Shell,
+    project: Project,
+    spec: EnvSpec,
+    out_dir: Path,
+    cooldown: Cooldown | None = None,
+) -> dict[str, Path]:
+    """Run conda-lock into ``out_dir`` (nothing newer than ``cooldown``'s cutoff); returns
+    platform -> written lock."""
     check_spec_for_lock(spec)
     settings = project.settings
     vp_file = project.virtual_packages_file
@@ -185,6 +251,7 @@ def solve(shell: Shell, project: Project, spec: EnvSpec, out_dir: Path) -> dict[
             f"{vp_file}: not found; it lists the virtual packages (__cuda, __glibc, ...)"
         )
     fe = lock_frontend(shell, settings)
+    env = conda_cooldown_env(shell, fe, cooldown)
     template = out_dir / Path(settings.lock_file_template).name
     _conda_lock(
         shell,
@@ -194,6 +261,7 @@ def solve(shell: Shell, project: Project, spec: EnvSpec, out_dir: Path) -> dict[
         settings.platforms,
         template,
         "environment.yml",
+        env,
     )
     return {p: out_dir / Path(settings.lock_file(p)).name for p in settings.platforms}
 
@@ -203,7 +271,11 @@ CPU_ROUNDS = 3
 
 
 def solve_cpu(
-    shell: Shell, project: Project, cuda_locks: Mapping[str, Path], out_dir: Path
+    shell: Shell,
+    project: Project,
+    cuda_locks: Mapping[str, Path],
+    out_dir: Path,
+    cooldown: Cooldown | None = None,
 ) -> dict[str, Path]:
     """The CPU variant of each platform, solved from the derived spec files (lockstep.cpuspec)
     with every package it shares with the CUDA lock pinned to the CUDA lock's version."""
@@ -211,6 +283,7 @@ def solve_cpu(
 
     settings = project.settings
     fe = lock_frontend(shell, settings)
+    env = conda_cooldown_env(shell, fe, cooldown)
     env_text = read_text(project.environment_file)
     vp_text = read_text(project.virtual_packages_file)
     written: dict[str, Path] = {}
@@ -233,6 +306,7 @@ def solve_cpu(
                 folder / name,
                 "the CPU variant (environment.yml with [tool.lockstep.cpu-specs], held at the "
                 "CUDA lock's versions)",
+                env,
             )
             if cuda is None:
                 break
@@ -250,15 +324,16 @@ def solve_cpu(
     return written
 
 
-def lock(shell: Shell, project: Project) -> list[Path]:
-    """Solve environment.yml into the conda locks (and the CPU variant's, where declared);
-    returns the files written (none under --dry), all of them or, on any failure, none."""
+def lock(shell: Shell, project: Project, cooldown: Cooldown | None = None) -> list[Path]:
+    """Solve environment.yml into the conda locks (and the CPU variant's, where declared),
+    nothing newer than ``cooldown``'s cutoff; returns the files written (none under --dry),
+    all of them or, on any failure, none."""
     spec = project.spec()
     with tempfile.TemporaryDirectory(prefix="lockstep-lock-") as tmp:
-        written = solve(shell, project, spec, Path(tmp))
+        written = solve(shell, project, spec, Path(tmp), cooldown)
         cpu = {}
         if project.settings.has_cpu_variant:
-            cpu = solve_cpu(shell, project, written, Path(tmp))
+            cpu = solve_cpu(shell, project, written, Path(tmp), cooldown)
         if shell.dry:
             return []
         new = {project.lock_path(p): read_text(path) for p, path in written.items()}
@@ -298,9 +373,9 @@ def pin_text(
     return apply_pins(pyproject_text, pins, settings.pin_group)
 
 
-def poetry_lock_in(shell: Shell, directory: Path) -> None:
+def poetry_lock_in(shell: Shell, directory: Path, cooldown_env: Mapping[str, str]) -> None:
     # No throwaway virtualenv per scratch folder: locking needs none.
-    env = {"POETRY_VIRTUALENVS_CREATE": "false"}
+    env = {"POETRY_VIRTUALENVS_CREATE": "false", **cooldown_env}
     result = shell.run(commands.poetry("lock", directory=str(directory)), env=env, warn=True)
     if result is not None and result.failed:
         raise LockstepError(
@@ -330,13 +405,14 @@ def pin_and_lock(
     pinned too and Poetry locks once more, so both locks agree on one version of each.
     """
     pyproject = scratch / PYPROJECT
+    cooldown_env = poetry_cooldown_env(shell, project.settings.cooldown())
     for round_number in range(2):
         text = pyproject.read_text(encoding="utf-8")
         pinned = pin_text(project, text, source, scratch / "poetry.lock", table)
         if round_number and pinned == text:
             return
         pyproject.write_text(pinned, encoding="utf-8")
-        poetry_lock_in(shell, scratch)
+        poetry_lock_in(shell, scratch, cooldown_env)
 
 
 @dataclass(frozen=True)
@@ -418,13 +494,17 @@ def update(
     old_lock = read_explicit(lock_path) if lock_path.exists() else None
     old_cpu = read_explicit(cpu_path) if cpu_path.exists() else None
     old_pypi = poetry_versions(project.poetry_lock)
+    cooldown = settings.cooldown()
+    # Poetry too old for the cutoff stops the update before the first solve.
+    poetry_cooldown_env(shell, cooldown)
     with tempfile.TemporaryDirectory(prefix="lockstep-update-") as tmp:
         scratch = Path(tmp)
         one = project.with_overrides(platforms=(platform,))
-        new_lock_path = solve(shell, one, spec, scratch)[platform]
+        new_lock_path = solve(shell, one, spec, scratch, cooldown)[platform]
         new_cpu_path = None
         if settings.has_cpu_variant:
-            new_cpu_path = solve_cpu(shell, one, {platform: new_lock_path}, scratch).get(platform)
+            cpu = solve_cpu(shell, one, {platform: new_lock_path}, scratch, cooldown)
+            new_cpu_path = cpu.get(platform)
         if shell.dry:
             return None
         new_lock = read_explicit(new_lock_path, platform)
@@ -440,6 +520,8 @@ def update(
             changes += diff_versions(conda_versions(old_cpu), conda_versions(new_cpu), "cpu")
             notes += hardware_notes(old_cpu, new_cpu, cpu_path.name, pkgs)
         changes += diff_versions(old_pypi, poetry_versions(new_poetry_lock), "pypi")
+        if cooldown is not None:
+            notes.append(f"cooldown: {cooldown.describe()}")
         report = format_report(changes, notes)
         if dry_run:
             return report

@@ -17,6 +17,7 @@ from pathlib import Path
 from lockstep.core.errors import LockstepError
 from lockstep.core.explicit import ExplicitLock, parse_explicit
 from lockstep.core.poetrylock import parse_poetry_lock, read_poetry_lock
+from lockstep.core.settings import load_settings
 from lockstep.core.variants import build_kind, needs_of
 
 POETRY_LOCK = "poetry.lock"
@@ -181,7 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        print(format_report(*lock_changes(args.old, args.new, args.pkgs_dir)))
+        changes, notes = lock_changes(args.old, args.new, args.pkgs_dir)
+        cooldown = load_settings(args.new).cooldown()
+        if cooldown is not None:  # resolved now: the solves ran minutes before the report
+            notes.append(f"cooldown: {cooldown.describe()}, as resolved for this report")
+        print(format_report(changes, notes))
     except LockstepError as exc:
         print(f"error: {exc}")
         return 1

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lockstep.core.errors import LockstepError
+from lockstep.core.settings import Settings
 
 
 def run(project: Path, as_json: bool) -> tuple[str, int]:
@@ -21,9 +22,19 @@ def run(project: Path, as_json: bool) -> tuple[str, int]:
     from lockstep.core.settings import load_settings
     from lockstep.findings import to_json, to_table
 
-    findings = run_checks(project, load_settings(project))
-    text = to_json("check", findings) if as_json else to_table("check", findings)
-    return text, 1 if findings else 0
+    settings = load_settings(project)
+    findings = run_checks(project, settings)
+    if as_json:
+        return to_json("check", findings), 1 if findings else 0
+    return f"{to_table('check', findings)}\n{cooldown_policy(settings)}", 1 if findings else 0
+
+
+def cooldown_policy(settings: Settings) -> str:
+    """The release-age policy that lock and update apply, in one line."""
+    cooldown = settings.cooldown()
+    if cooldown is None:
+        return "cooldown: none (exclude-newer in [tool.lockstep], e.g. '7d', holds back releases)"
+    return f"cooldown: {cooldown.describe()}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -44,6 +44,8 @@ class CondaPackage:
     files: Mapping[str, bytes] = field(default_factory=dict)
     symlinks: Mapping[str, str] = field(default_factory=dict)  # path -> link target
     build_number: int = 0
+    # repodata's `timestamp` (ms), what conda's exclude_newer compares with.
+    timestamp_ms: int = TIMESTAMP_MS
 
     @property
     def filename(self) -> str:
@@ -59,7 +61,7 @@ class CondaPackage:
             "constrains": list(self.constrains),
             "subdir": self.subdir,
             "license": "MIT",
-            "timestamp": TIMESTAMP_MS,
+            "timestamp": self.timestamp_ms,
         }
         if self.subdir == "noarch":
             # generic, not python: payload paths are final, so no site-packages relocation.
@@ -113,6 +115,15 @@ def index_channel(channel: Path) -> None:
     """(Re)write repodata.json of every subdir; noarch must exist even when empty."""
     (channel / "noarch").mkdir(parents=True, exist_ok=True)
     asyncio.run(index_fs(channel, write_zst=False, write_shards=False, force=True))
+    # rattler stamps every record with indexed_timestamp = now, which conda's exclude_newer
+    # reads before `timestamp`: a package is indexed when it is built, as on a real channel.
+    for repodata in channel.glob("*/repodata.json"):
+        data = json.loads(repodata.read_text())
+        for key in ("packages", "packages.conda"):
+            for record in data.get(key, {}).values():
+                if "timestamp" in record:
+                    record["indexed_timestamp"] = record["timestamp"]
+        repodata.write_text(json.dumps(data, indent=2, sort_keys=True))
 
 
 # --- the packages -------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import html
 import io
+import json
 import re
 import sys
 import tarfile
@@ -45,6 +46,8 @@ class Wheel:
     name: str
     version: str
     requires: tuple[str, ...] = ()
+    # PEP 700 upload-time (ISO 8601), served on the JSON pages; None: not said, as on old files.
+    uploaded: str | None = None
 
     @property
     def module(self) -> str:
@@ -200,8 +203,40 @@ def add_sdists(root: Path, sdists: Iterable[Wheel]) -> Path:
     return root
 
 
+UPLOADS = "uploads.json"  # filename -> upload-time, for the JSON pages
+JSON_TYPE = "application/vnd.pypi.simple.v1+json"
+
+
+def set_upload_times(root: Path, wheels: Iterable[Wheel]) -> None:
+    """Record the upload-time of the wheels that say one (read by _write_simple_pages)."""
+    known = json.loads((root / UPLOADS).read_text()) if (root / UPLOADS).is_file() else {}
+    known.update({w.filename: w.uploaded for w in wheels if w.uploaded})
+    root.mkdir(parents=True, exist_ok=True)
+    (root / UPLOADS).write_text(json.dumps(known, indent=1, sort_keys=True))
+
+
+def _json_page(project: str, files: list[Path], uploads: dict[str, str]) -> str:
+    """PEP 691's JSON form of a project page, with PEP 700's upload-time where known."""
+    entries = []
+    for path in files:
+        entry: dict[str, object] = {
+            "filename": path.name,
+            "url": f"../../packages/{path.name}",
+            "hashes": {"sha256": hashlib.sha256(path.read_bytes()).hexdigest()},
+            "requires-python": ">=3.11",
+        }
+        if path.name in uploads:
+            entry["upload-time"] = uploads[path.name]
+        entries.append(entry)
+    page = {"meta": {"api-version": "1.1"}, "name": project, "files": entries}
+    return json.dumps(page, indent=1)
+
+
 def _write_simple_pages(root: Path) -> None:
-    """Regenerate simple/ from the files in packages/ (links carry #sha256= as PyPI's do)."""
+    """Regenerate simple/ from the files in packages/ (links carry #sha256= as PyPI's do); a
+    project with an upload time also gets its JSON page (index.json), served to clients that
+    ask for PEP 691's JSON (Poetry reads upload-time only there)."""
+    uploads = json.loads((root / UPLOADS).read_text()) if (root / UPLOADS).is_file() else {}
     by_project: dict[str, list[Path]] = {}
     files = [*(root / "packages").glob("*.whl"), *(root / "packages").glob("*.tar.gz")]
     for whl in sorted(files):
@@ -216,6 +251,8 @@ def _write_simple_pages(root: Path) -> None:
         )
         (simple / project).mkdir(parents=True, exist_ok=True)
         (simple / project / "index.html").write_text(_page(project, links))
+        if any(w.name in uploads for w in wheels):
+            (simple / project / "index.json").write_text(_json_page(project, wheels, uploads))
     projects = "".join(f'<a href="{p}/">{p}</a><br/>\n' for p in sorted(by_project))
     (simple / "index.html").write_text(_page("Simple index", projects))
 
@@ -232,8 +269,10 @@ def build_index(root: Path, wheels: Iterable[Wheel] | None = None) -> Path:
 
 def add_wheels(root: Path, wheels: Iterable[Wheel]) -> Path:
     """Add wheels (a served index picks them up at once) and rewrite the simple pages."""
+    wheels = list(wheels)
     for wheel in wheels:
         write_wheel(wheel, root / "packages")
+    set_upload_times(root, wheels)
     _write_simple_pages(root)
     return root
 
@@ -241,6 +280,19 @@ def add_wheels(root: Path, wheels: Iterable[Wheel]) -> Path:
 class _QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # the stdlib names it format
         pass  # keep pytest output free of access logs
+
+    def send_head(self):  # type: ignore[no-untyped-def]  # the stdlib's own, untyped
+        # PEP 691 content negotiation: a project page asked for as JSON is index.json.
+        path = urlsplit(self.path).path
+        page = Path(self.translate_path(path)) / "index.json"
+        if path.endswith("/") and JSON_TYPE in self.headers.get("Accept", "") and page.is_file():
+            data = page.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Type", JSON_TYPE)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            return io.BytesIO(data)
+        return super().send_head()
 
 
 class _GatedHandler(_QuietHandler):

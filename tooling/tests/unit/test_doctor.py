@@ -273,7 +273,10 @@ def test_doctor_task_reports_the_file_check_and_can_skip_it(
 
 def test_check_task_clean_exits_0(project: Path, monkeypatch, capsys) -> None:
     tasks.check(context_at(project))
-    assert capsys.readouterr().out.strip() == "check: clean, nothing found"
+    assert capsys.readouterr().out.strip().splitlines() == [
+        "check: clean, nothing found",
+        "cooldown: none (exclude-newer in [tool.lockstep], e.g. '7d', holds back releases)",
+    ]
 
 
 def test_check_task_with_findings_exits_1(project: Path, monkeypatch, capsys) -> None:

@@ -64,3 +64,15 @@ def test_no_change(tmp_path: Path, capsys) -> None:
     old = _locks(tmp_path / "old", [("python", "3.11.9", "h_0")], {"six": "1.17.0"})
     assert main(["--old", str(old), "--new", str(old)]) == 0
     assert capsys.readouterr().out.startswith("No package changed.\n")
+
+
+def test_the_refresh_report_names_the_cutoff(tmp_path: Path, capsys) -> None:
+    # The lock-refresh pull request's body: the cooldown of [tool.lockstep], resolved for it.
+    old = _locks(tmp_path / "old", [("python", "3.11.9", "h_0")], {})
+    new = _locks(tmp_path / "new", [("python", "3.11.9", "h_0")], {})
+    (new / "pyproject.toml").write_text('[tool.lockstep]\nexclude-newer = "2026-04-01"\n')
+    assert main(["--old", str(old), "--new", str(new)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "  note: cooldown: exclude-newer = '2026-04-01': nothing published after 2026-04-02 "
+        "00:00 UTC (conda and PyPI sides), as resolved for this report"
+    )

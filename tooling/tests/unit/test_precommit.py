@@ -64,7 +64,47 @@ def test_clean_project_both_clean(tmp_path: Path) -> None:
     _copy_starter(tmp_path)
     via_invoke, via_entry = _both(tmp_path)
     assert via_invoke.returncode == via_entry.returncode == 0
-    assert via_entry.stdout == via_invoke.stdout == "check: clean, nothing found\n"
+    assert (
+        via_entry.stdout
+        == via_invoke.stdout
+        == (
+            "check: clean, nothing found\n"
+            "cooldown: none (exclude-newer in [tool.lockstep], e.g. '7d', holds back releases)\n"
+        )
+    )
+
+
+def test_check_shows_the_cooldown_policy(tmp_path: Path) -> None:
+    Project().write(tmp_path)
+    _copy_starter(tmp_path)
+    pyproject = tmp_path / "pyproject.toml"
+    text = pyproject.read_text() + '\n[tool.lockstep]\nexclude-newer = "2026-04-01"\n'
+    pyproject.write_text(text, "utf-8")
+    via_invoke, via_entry = _both(tmp_path)
+    assert via_entry.stdout == via_invoke.stdout
+    assert via_entry.stdout.splitlines()[-1] == (
+        "cooldown: exclude-newer = '2026-04-01': nothing published after 2026-04-02 00:00 UTC "
+        "(conda and PyPI sides)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("7", "exclude-newer '7' is not understood; use a duration like '7d'"),
+        ("0d", "exclude-newer '0d' is no delay"),
+        ("2999-01-01", "exclude-newer '2999-01-01' is in the future"),
+    ],
+)
+def test_a_bad_cooldown_is_one_line_from_both(tmp_path: Path, value: str, message: str) -> None:
+    Project().write(tmp_path)
+    _copy_starter(tmp_path)
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + f'\n[tool.lockstep]\nexclude-newer = "{value}"\n')
+    via_invoke, via_entry = _both(tmp_path)
+    assert via_invoke.returncode == via_entry.returncode == 1
+    assert via_entry.stderr == via_invoke.stderr
+    assert via_entry.stderr.count("\n") == 1 and message in via_entry.stderr, via_entry.stderr
 
 
 def test_bad_settings_one_line_from_both(tmp_path: Path) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -17,6 +19,65 @@ PYPROJECT = "pyproject.toml"
 
 # conda's own rule for env names, minus what breaks a path or a shell word.
 _ENV_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,63}$")
+# exclude-newer as a duration: weeks, days, hours, in that order (conda's and pixi's spelling).
+_DURATION_RE = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?$")
+_EXCLUDE_NEWER_FIX = "use a duration like '7d', '2w' or '3d12h', or a date like '2026-04-01'"
+
+
+@dataclass(frozen=True)
+class Cooldown:
+    """exclude-newer resolved at one moment: nothing published after ``cutoff`` is chosen, on
+    the conda side (conda's exclude_newer) or the PyPI side (Poetry's solver.min-release-age)."""
+
+    setting: str
+    cutoff: datetime  # UTC
+
+    @property
+    def conda_value(self) -> str:
+        """The cutoff as conda's exclude_newer reads it (an RFC 3339 timestamp)."""
+        return self.cutoff.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def poetry_days(self, now: datetime) -> int:
+        """solver.min-release-age counts whole days back from Poetry's own now: rounded up, so
+        Poetry's cutoff is never later than ours."""
+        return max(1, math.ceil((now - self.cutoff) / timedelta(days=1)))
+
+    def describe(self) -> str:
+        return (
+            f"exclude-newer = {self.setting!r}: nothing published after "
+            f"{self.cutoff:%Y-%m-%d %H:%M} UTC (conda and PyPI sides)"
+        )
+
+
+def parse_exclude_newer(value: str, now: datetime) -> Cooldown:
+    """A duration back from ``now`` or a date (a date-only value means "published on that day
+    or before", as conda reads it); refused with the accepted spellings otherwise."""
+    text = value.strip()
+    duration = _DURATION_RE.match(text)
+    if text and duration:
+        weeks, days, hours = (int(g or 0) for g in duration.groups())
+        span = timedelta(weeks=weeks, days=days, hours=hours)
+        if span <= timedelta(0):
+            raise LockstepError(f"exclude-newer {value!r} is no delay; {_EXCLUDE_NEWER_FIX}")
+        return Cooldown(value, now - span)
+    try:
+        if "T" in text or " " in text:
+            cutoff = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            cutoff = cutoff.replace(tzinfo=UTC) if cutoff.tzinfo is None else cutoff
+        else:
+            day = date.fromisoformat(text)
+            cutoff = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
+    except ValueError:
+        raise LockstepError(
+            f"exclude-newer {value!r} is not understood; {_EXCLUDE_NEWER_FIX}"
+        ) from None
+    cutoff = cutoff.astimezone(UTC)
+    if cutoff > now:
+        raise LockstepError(
+            f"exclude-newer {value!r} is in the future, so it excludes nothing; "
+            f"{_EXCLUDE_NEWER_FIX}"
+        )
+    return Cooldown(value, cutoff)
 
 
 @dataclass(frozen=True)
@@ -43,6 +104,14 @@ class Settings:
     # Virtual packages left out of the CPU solve (a CPU build must not need a driver).
     cpu_drop_virtual: tuple[str, ...] = ("__cuda",)
     cpu_lock_file_template: str = "conda-{platform}-cpu.lock"
+    # Release-age cooldown of both solves ("" = none): a duration ("7d") or a date.
+    exclude_newer: str = ""
+
+    def cooldown(self, now: datetime | None = None) -> Cooldown | None:
+        """exclude-newer resolved now (or at ``now``); None when not set."""
+        if not self.exclude_newer:
+            return None
+        return parse_exclude_newer(self.exclude_newer, now or datetime.now(UTC))
 
     def lock_file(self, platform: str) -> str:
         """Name of the explicit lock of one platform."""
@@ -126,6 +195,11 @@ def validate(settings: Settings, source: str = PYPROJECT) -> None:
     for platform in settings.platforms:
         _check_lock_file_name(settings, platform, source)
         _check_lock_file_name(settings, platform, source, cpu=True)
+    if settings.exclude_newer:
+        try:
+            settings.cooldown()
+        except LockstepError as exc:
+            raise LockstepError(f"{source}: [tool.lockstep] {exc}") from None
     frontend = settings.frontend
     if frontend != "auto":
         try:

@@ -17,6 +17,11 @@ Environment:
                             on, `env create` is `create` (conda PR 16210): the existing env is
                             deleted before solving and `nodefaults` is sent to the solver as a
                             channel, failing with conda 26.7's CondaHTTPError.
+    CONDA_EXCLUDE_NEWER     conda's exclude_newer setting, honoured from 26.9 on (older conda
+                            ignores the variable, as an unknown setting): a duration (7d, 1w,
+                            3d12h), a date (the start of the next UTC day) or an RFC 3339
+                            timestamp; records newer than the cutoff are left out of the solve
+                            and records without a timestamp pass, as conda's ExcludeNewerPolicy.
     LOCKSTEP_STANDIN_FAIL, LOCKSTEP_STANDIN_HANG, LOCKSTEP_STANDIN_GATE   fault injection, see
                             faults.py.
 
@@ -37,13 +42,14 @@ import asyncio
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import unquote, urlsplit
@@ -80,6 +86,27 @@ def conda_version() -> str:
 def _at_least(version: tuple[int, int]) -> bool:
     major, minor = conda_version().split(".")[:2]
     return (int(major), int(minor)) >= version
+
+
+EXCLUDE_NEWER_SINCE = (26, 9)  # conda PR 15761
+_DURATION = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def exclude_newer() -> datetime | None:
+    """conda's exclude_newer cutoff from CONDA_EXCLUDE_NEWER (None: unset, or a conda without
+    the setting)."""
+    raw = os.environ.get("CONDA_EXCLUDE_NEWER", "").strip()
+    if not raw or not _at_least(EXCLUDE_NEWER_SINCE):
+        return None
+    duration = _DURATION.match(raw)
+    if duration and any(duration.groups()):
+        w, d, h, m, sec = (int(g or 0) for g in duration.groups())
+        span = timedelta(weeks=w, days=d, hours=h, minutes=m, seconds=sec)
+        return datetime.now(UTC) - span
+    if "T" not in raw:
+        day = date.fromisoformat(raw)
+        return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
+    return datetime.fromisoformat(raw.replace("Z", "+00:00"))
 
 
 class NotImplementedInStandin(Exception):
@@ -270,6 +297,8 @@ def solve(channels: Sequence[str], specs: Sequence[str]) -> list[rattler.RepoDat
                 gateway=_gateway(),
                 platforms=[subdir(), "noarch"],
                 virtual_packages=virtual_packages(),
+                exclude_newer=exclude_newer(),
+                timestamp_policy="allow-missing",
             )
         )
     except Exception as exc:  # rattler raises SolverError, channel errors, ...
