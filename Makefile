@@ -29,12 +29,16 @@ TOOL_BIN = $(abspath $(VENV))/bin
 # make rename NEW_NAME=my-project; make docker-build IMAGE=my-project:dev (empty: the env name)
 NEW_NAME ?=
 IMAGE ?=
+# make upgrade STARTER=URL-OR-PATH [STARTER_REF=v0.3.0] [DRY_RUN=1]
+STARTER ?=
+STARTER_REF ?=
+DRY_RUN ?=
 
 export PYTHONNOUSERSITE := 1
 # Values reach recipes through the environment ("$$NAME"), never pasted into the shell text, so a
 # name with spaces or quotes is refused by the tasks instead of being run; and always as
 # --option="$$VALUE", so a value that looks like an option (-n, --force) is refused the same way.
-export ENV_NAME FRONTEND LOCKED VARIANT BUNDLE OUTPUT PYTHON VENV NEW_NAME IMAGE
+export ENV_NAME FRONTEND LOCKED VARIANT BUNDLE OUTPUT PYTHON VENV NEW_NAME IMAGE STARTER STARTER_REF
 
 .PHONY: help  ## list the targets
 help:
@@ -79,6 +83,10 @@ verify-gpu: $(VENV)/.installed
 .PHONY: rename  ## make the starter yours: make rename NEW_NAME=my-project
 rename: $(VENV)/.installed
 	$(INVOKE) rename --name="$$NEW_NAME"
+
+.PHONY: upgrade  ## a newer starter's tooling in, your files kept: make upgrade STARTER=URL-OR-PATH [DRY_RUN=1]
+upgrade: $(VENV)/.installed
+	$(INVOKE) upgrade --source="$$STARTER" --ref="$$STARTER_REF" $(if $(DRY_RUN),--dry-run)
 
 .PHONY: docker-build  ## build the image from the lock files (needs docker and conda-linux-64.lock)
 docker-build: $(VENV)/.installed

@@ -660,6 +660,43 @@ def bundle(c: Context, output: str = "bundle", tar: bool = False) -> None:
         print(line)
 
 
+@task(
+    help={
+        "source": "the starter: a URL git can clone or a local clone (never written to a file)",
+        "ref": "the starter's commit, tag or branch to take (default: its HEAD)",
+        "dry_run": "print the versions and what would change; write nothing",
+    }
+)
+def upgrade(c: Context, source: str, ref: str | None = None, dry_run: bool = False) -> None:
+    """Bring a newer starter's tooling (tooling/, tasks.py, Makefile) in; your files stay."""
+    import tempfile
+
+    from lockstep.upgrade import fetch_commands, module_command, module_path
+
+    if not source.strip():
+        raise _fail("give the starter: --source URL-OR-PATH (make upgrade STARTER=URL-OR-PATH)")
+    root, ref = _root(c), ref or "HEAD"
+    # The starter's own copy of lockstep.upgrade plans and writes: its fixes apply to the
+    # upgrade that brings them (a bare clone, so --ref names what the source names).
+    with tempfile.TemporaryDirectory(prefix="lockstep-upgrade-") as scratch:
+        for command in fetch_commands(source, ref, Path(scratch)):
+            fetched = _run(c, command, warn=True)
+            if fetched is not None and fetched.failed:
+                raise _fail(
+                    f"cannot fetch {ref} of {source} (git's reason is above); give a local "
+                    "clone's path or a URL git can clone, and a ref it has; nothing was changed"
+                )
+        module = module_path(Path(scratch) / "starter")
+        if not c.config.run.dry and not module.is_file():
+            raise _fail(
+                f"{ref} of {source} has no {module.relative_to(Path(scratch) / 'starter')}: that "
+                "starter predates `invoke upgrade`; give a newer --ref; nothing was changed"
+            )
+        done = _run(c, module_command(sys.executable, Path(scratch), root, ref, dry_run), warn=True)
+    if done is not None and done.failed:
+        raise Exit(code=done.exited)  # the module printed its one line
+
+
 ns = Collection(
     env_create,
     lock,
@@ -676,5 +713,6 @@ ns = Collection(
     bundle,
     pack,
     docker_build,
+    upgrade,
 )
 ns.configure({"run": {"env": {"PYTHONNOUSERSITE": "1"}}})

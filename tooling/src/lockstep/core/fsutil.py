@@ -126,7 +126,7 @@ def _replace_all(contents: Mapping[Path, bytes]) -> None:
         if kept is not None:
             _unlink_quietly(kept)
     for folder in {target.parent for target in contents}:
-        _sync_folder(folder)
+        sync_folder(folder)
 
 
 def _named(function, *args, report: Path | None = None):  # type: ignore[no-untyped-def]
@@ -207,7 +207,7 @@ def _unlink_quietly(path: Path) -> None:
         path.unlink()
 
 
-def _sync_folder(folder: Path) -> None:
+def sync_folder(folder: Path) -> None:
     """Make the renames durable: a rename lives in the folder's entry, not the file."""
     try:
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
