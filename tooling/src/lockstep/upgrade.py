@@ -221,13 +221,20 @@ def differing(project: Mapping[str, str], snapshot: Snapshot) -> list[str]:
 
 
 def find_base(project: Mapping[str, str], history: Sequence[Snapshot]) -> Snapshot | None:
-    """The first snapshot (history is newest first) whose every tooling file the project has,
-    byte for byte; a project file the snapshot lacks (a cache, a file of the user's) is no
-    match breaker."""
-    for snapshot in history:
-        if VERSION_FILE in snapshot.files and not differing(project, snapshot):
-            return snapshot
-    return None
+    """The commit the project came from: one whose every tooling file the project has, byte for
+    byte (a project file it lacks, a cache say, breaks no match). Of several, the one that
+    agrees with the most of the project's shared files, then the newest (history is newest
+    first): a later commit that changed only a shared file would make that file look edited."""
+    matches = [s for s in history if VERSION_FILE in s.files and not differing(project, s)]
+    return max(matches, key=lambda s: _agreeing(project, s), default=None)
+
+
+def _agreeing(project: Mapping[str, str], snapshot: Snapshot) -> int:
+    return sum(
+        project.get(path) == entry.key
+        for path, entry in snapshot.files.items()
+        if owner(path) == "shared"
+    )
 
 
 def nearest(

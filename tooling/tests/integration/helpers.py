@@ -85,3 +85,22 @@ def isolated_env(state: Path, standin_bin: Path, index_url: str, root_var: str) 
     env[root_var] = str(state / "conda-root")
     (state / "home").mkdir(parents=True, exist_ok=True)
     return env
+
+
+def clone_worktree(repo: Path, dest: Path) -> bool:
+    """A clone of ``repo`` at ``dest`` holding its working tree as it is: a developer's
+    uncommitted work is what gets tested, not HEAD. True when the tree had such work."""
+    run(["git", "clone", "--quiet", str(repo), str(dest)], dest.parent, os.environ)
+    changed = run(["git", "status", "--porcelain"], repo, os.environ).stdout
+    if not changed.strip():
+        return False
+    files = run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], repo, os.environ)
+    for name in files.stdout.splitlines():
+        source, target = repo / name, dest / name
+        if source.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(source.read_bytes())
+            os.chmod(target, source.stat().st_mode)
+        elif target.exists():
+            target.unlink()
+    return True

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from tests.paths import PROJECT
 
-from .helpers import run
+from .helpers import clone_worktree, run
 from .project import (
     LOCK,
     POETRY_LOCK,
@@ -110,19 +110,7 @@ def test_first_run_locks_pins_builds_and_a_second_run_solves_nothing(
 def test_make_check_bootstraps_the_tooling_on_a_fresh_clone(tmp_path: Path) -> None:
     """A real clone and a real bootstrap of .venv from poetry.lock (PyPI, hashes checked)."""
     clone = tmp_path / "clone"
-    run(["git", "clone", "--quiet", str(REPO), str(clone)], tmp_path, os.environ)
-    changed = run(["git", "status", "--porcelain"], REPO, os.environ).stdout
-    if changed.strip():  # a developer's uncommitted work: test that, not HEAD
-        files = run(
-            ["git", "ls-files", "--cached", "--others", "--exclude-standard"], REPO, os.environ
-        )
-        for name in files.stdout.splitlines():
-            source, target = REPO / name, clone / name
-            if source.is_file():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(source.read_bytes())
-            elif target.exists():
-                target.unlink()
+    clone_worktree(REPO, clone)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHON"))}
     env["PYTHON"] = sys.executable if sys.version_info[:2] == (3, 11) else "python3.11"
     proc = run(["make", "check"], clone, env, expect_rc=None, timeout=900)

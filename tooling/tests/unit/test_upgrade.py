@@ -288,6 +288,20 @@ def test_the_base_is_the_newest_commit_with_the_projects_tooling_files() -> None
     assert up.find_base({"tooling/pyproject.toml": "v2", "tasks.py": "t2"}, HISTORY) == HISTORY[0]
 
 
+def test_of_commits_with_the_same_tooling_the_one_with_the_projects_shared_files_wins() -> None:
+    history = [
+        Snapshot("c6", {**HISTORY[2].files, "Dockerfile": _entry("d2"), ".ci/run": _entry("r2")}),
+        Snapshot("c5", {**HISTORY[2].files, "Dockerfile": _entry("d1"), ".ci/run": _entry("r2")}),
+        Snapshot("c4", {**HISTORY[2].files, "Dockerfile": _entry("d1"), ".ci/run": _entry("r1")}),
+        Snapshot("c3", {**HISTORY[2].files, "Dockerfile": _entry("d1"), ".ci/run": _entry("r1")}),
+    ]
+    project = {"tooling/pyproject.toml": "v1", "tasks.py": "t1", "Dockerfile": "d1"}
+    base = up.find_base({**project, ".ci/run": "r1"}, history)
+    assert base is not None and base.commit == "c4"
+    base = up.find_base({**project, ".ci/run": "edited"}, history)
+    assert base is not None and base.commit == "c5"
+
+
 def test_a_project_of_the_old_layout_or_with_an_edited_file_has_no_base() -> None:
     assert up.find_base({"tasks.py": "t0"}, HISTORY) is None
     assert up.find_base({"tooling/pyproject.toml": "v1", "tasks.py": "edited"}, HISTORY) is None
