@@ -5,7 +5,9 @@ Who owns what (tooling/README.md "Upgrade"):
 - the tooling's: every file git tracks under tooling/, and tasks.py and the Makefile at the root.
   They are replaced wholesale, and only when each is byte for byte the file of one commit of the
   starter (the base): a local edit would be lost, so one is refused with its diff instead. The
-  Makefile's ``IMAGE ?=`` line is the project's (``invoke rename`` writes it) and is carried over.
+  Makefile's ``IMAGE ?=`` value, which ``invoke rename`` of tooling 0.2.0 wrote, is no edit: it
+  is left out of the comparison, and the new Makefile comes as the starter has it (since then
+  IMAGE is empty and docker-build tags the env's name).
 - shared: the Dockerfile, Apptainer.def, .dockerignore, .gitignore, .pre-commit-config.yaml,
   .ci/run and .github/workflows/. Three ways: a file still as the base had it takes the new
   starter's; one edited here and changed upstream is left as it is and reported, with the
@@ -77,9 +79,9 @@ SHARED_FOLDERS = (".github/workflows/",)
 VERSION_FILE = "tooling/pyproject.toml"
 STAGING = ".lockstep-upgrade"
 JOURNAL_VERSION = 1
-# Lines of the tooling's files that hold the project's own values: `invoke rename` writes them
-# (lockstep.rename), the upgrade compares the files without them and carries them over.
-PROJECT_LINES: Mapping[str, re.Pattern[str]] = {
+# Lines of tooling files that `invoke rename` of an earlier tooling wrote (0.2.0: the Makefile's
+# image name): compared without their value, so a renamed project still finds its base.
+RENAMED_LINES: Mapping[str, re.Pattern[str]] = {
     "Makefile": re.compile(r"^(IMAGE[ \t]*\?=[ \t]*)(\S*)", re.MULTILINE),
 }
 # What `git` must not take from the caller: a hook's GIT_DIR would point it at another repository.
@@ -111,16 +113,16 @@ def blob_id(data: bytes, algorithm: str = "sha1") -> str:
 
 
 def project_value(path: str, data: bytes) -> str | None:
-    """The project's value in ``path``'s project line (the Makefile's image name), or None."""
-    pattern = PROJECT_LINES.get(path)
+    """The value in ``path``'s renamed line (the Makefile's image name), or None."""
+    pattern = RENAMED_LINES.get(path)
     text = _utf8(data) if pattern else None
     match = pattern.search(text) if pattern and text is not None else None
     return match.group(2) if match else None
 
 
 def with_value(path: str, data: bytes, value: str | None) -> bytes:
-    """``data`` with ``value`` in its project line ("" blanks it); others are returned as is."""
-    pattern = PROJECT_LINES.get(path)
+    """``data`` with ``value`` in its renamed line ("" blanks it); others are returned as is."""
+    pattern = RENAMED_LINES.get(path)
     text = _utf8(data) if pattern and value is not None else None
     if pattern is None or text is None or value is None:
         return data
@@ -128,7 +130,7 @@ def with_value(path: str, data: bytes, value: str | None) -> bytes:
 
 
 def compared(path: str, data: bytes, algorithm: str) -> str:
-    """What is compared of a file: its blob id, with its project line blanked first."""
+    """What is compared of a file: its blob id, with its renamed line blanked first."""
     return blob_id(with_value(path, data, ""), algorithm)
 
 
@@ -145,7 +147,7 @@ def _utf8(data: bytes) -> str | None:
 @dataclass(frozen=True)
 class Entry:
     """One file of a starter commit: its blob, whether git marks it executable, and its key
-    (what is compared: the blob id, or for a file with a project line the id without it)."""
+    (what is compared: the blob id, or for a file with a renamed line the id without it)."""
 
     blob: str
     executable: bool
@@ -441,14 +443,14 @@ def snapshots(
     contents: Mapping[str, bytes],
     algorithm: str,
 ) -> list[Snapshot]:
-    """Listings -> snapshots, with each project-line file's key from its content."""
+    """Listings -> snapshots, with each renamed-line file's key from its content."""
     keys: dict[tuple[str, str], str] = {}
     found = []
     for commit, listing in history:
         files = {}
         for path, (blob, executable) in listing.items():
             key = blob
-            if path in PROJECT_LINES:
+            if path in RENAMED_LINES:
                 if (path, blob) not in keys:
                     keys[path, blob] = compared(path, contents[blob], algorithm)
                 key = keys[path, blob]
@@ -488,7 +490,8 @@ def refusal_diff(
     paths: Sequence[str],
     contents: Mapping[str, bytes],
 ) -> str:
-    """The diff of each differing tooling file, from the starter's to the project's."""
+    """The diff of each differing tooling file, from the starter's to the project's (the
+    project's renamed line put into the starter's, so that only real edits show)."""
     value = project_value("Makefile", project.get("Makefile", b""))
     parts = []
     for path in paths:
@@ -707,7 +710,7 @@ def upgrade(root: Path, starter: Starter, ref: str, dry_run: bool) -> None:
         blob
         for _, listing in listings
         for path, (blob, _) in listing.items()
-        if path in PROJECT_LINES or path == VERSION_FILE
+        if path in RENAMED_LINES or path == VERSION_FILE
     }
     contents = starter.blobs(special)
     history = snapshots(listings, contents, algorithm)
@@ -731,15 +734,13 @@ def upgrade(root: Path, starter: Starter, ref: str, dry_run: bool) -> None:
     if dry_run or not plan.changes:
         say(summary(plan, ref, dry_run))
         return
-    value = project_value("Makefile", files.get("Makefile", b""))
     writes = []
     for change in plan.changes:
         entry = new.files.get(change.path)
         if entry is None:
             writes.append(Write(change.path, None))
         else:
-            data = with_value(change.path, contents[entry.blob], value)
-            writes.append(Write(change.path, data, entry.executable))
+            writes.append(Write(change.path, contents[entry.blob], entry.executable))
     header = {"from": str(version), "to": str(to_version), "commit": new.commit}
     apply(root, stage(root, writes, header))
     say(summary(plan, ref, dry_run))

@@ -74,7 +74,7 @@ def test_blob_id_is_what_git_hash_object_says(
 MAKEFILE = b"VENV ?= .venv\nIMAGE ?= my-project\nNEW_NAME ?=\n"
 
 
-def test_the_makefile_image_line_is_the_projects() -> None:
+def test_the_makefile_image_line_an_older_rename_wrote_is_no_edit() -> None:
     assert up.project_value("Makefile", MAKEFILE) == "my-project"
     assert up.with_value("Makefile", MAKEFILE, "") == b"VENV ?= .venv\nIMAGE ?= \nNEW_NAME ?=\n"
     renamed = up.with_value("Makefile", b"IMAGE ?= lockstep\n", "my-project")
@@ -621,7 +621,8 @@ def test_a_renamed_project_with_a_dockerfile_of_its_own_is_upgraded(
     ]
     assert out[-1] == "upgraded: 1 added, 3 changed, 0 removed; no file of yours was touched"
     assert "-FROM a" in out and "+FROM b" in out  # the starter's change, to merge by hand
-    assert (project / "Makefile").read_text() == "IMAGE ?= my-project\nall:\nnew:\n"
+    # As the starter has it: the image name rename wrote is not carried (README "Upgrade").
+    assert (project / "Makefile").read_text() == "IMAGE ?= lockstep\nall:\nnew:\n"
     assert (project / "tasks.py").read_text() == "tasks 2\n"
     assert (project / "Dockerfile").read_text() == "FROM a\nRUN mine\n"
     assert (project / "README.md").read_text() == "# my-project\n"

@@ -256,5 +256,5 @@ def move_and_write_atomically(
                 exc.add_note(f"could not move {new} back to {old} ({failure}); move it by hand")
         raise
     for old, new in moved:
-        _sync_folder(old.parent)
-        _sync_folder(new.parent)
+        sync_folder(old.parent)
+        sync_folder(new.parent)
