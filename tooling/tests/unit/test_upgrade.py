@@ -742,3 +742,12 @@ def test_the_module_runs_as_a_file_from_a_bare_python(tmp_path: Path) -> None:
     """)
     done = subprocess.run([sys.executable, "-I", "-S", "-c", probe], capture_output=True, text=True)
     assert done.stdout.strip() == "['lockstep']", done.stderr
+
+
+def test_rename_writes_no_file_the_upgrade_replaces() -> None:
+    """A tooling file that rename wrote would look edited to every later upgrade (0.2.0's
+    rename wrote the Makefile's IMAGE line: RENAMED_LINES is how that one is forgiven)."""
+    from lockstep.rename import CODE_FOLDERS, RENAMED_FILES
+
+    assert [p for p in RENAMED_FILES if up.owner(p)] == []
+    assert [f for f in CODE_FOLDERS if up.owner(f"{f}/x.py")] == []
