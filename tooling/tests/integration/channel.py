@@ -171,20 +171,25 @@ def _bundled_pip_wheel() -> Path:
     return next(bundled.glob("pip-*.whl"))
 
 
-def pip_package() -> CondaPackage:
-    """The host's bundled pip wheel repacked as conda packages ship it (INSTALLER=conda)."""
-    wheel = _bundled_pip_wheel()
+def wheel_package(name: str, wheel: Path) -> CondaPackage:
+    """A wheel repacked as conda packages ship one (conda-forge's noarch python shape): its
+    files in site-packages, INSTALLER=conda."""
     version = wheel.name.split("-")[1]
     with zipfile.ZipFile(wheel) as zf:
         members = {n: zf.read(n) for n in zf.namelist() if not n.endswith("/")}
-    info = f"pip-{version}.dist-info"
+    info = next(n.split("/")[0] for n in members if n.endswith(".dist-info/METADATA"))
     members[f"{info}/INSTALLER"] = b"conda\n"
     record = members[f"{info}/RECORD"].decode().rstrip("\n") + f"\n{info}/INSTALLER,,\n"
     members[f"{info}/RECORD"] = record.encode()
     files = {f"{SITE_PACKAGES}/{path}": data for path, data in members.items()}
     return CondaPackage(
-        name="pip", version=version, build="pyh0_0", depends=(PYTHON_DEP,), files=files
+        name=name, version=version, build="pyh0_0", depends=(PYTHON_DEP,), files=files
     )
+
+
+def pip_package() -> CondaPackage:
+    """The host's bundled pip wheel repacked as conda packages ship it (INSTALLER=conda)."""
+    return wheel_package("pip", _bundled_pip_wheel())
 
 
 def _python_dist(

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -210,6 +211,15 @@ class Project:
         venv_bin = str(Path(sys.executable).parent)
         path = [p for p in self.env["PATH"].split(os.pathsep) if p != venv_bin]
         return dataclasses.replace(self, env={**self.env, "PATH": os.pathsep.join(path)})
+
+
+def tooling_venv(root: Path) -> Path:
+    """A tooling venv as `bootstrap-venv.sh` leaves it (stamp not included), whose packages are
+    the test venv's: a run then needs no download of Poetry and conda-lock."""
+    run([sys.executable, "-m", "venv", "--without-pip", str(root)], root.parent, os.environ)
+    site = next(root.glob("lib/python3.*/site-packages"))
+    (site / "test-tooling.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return root
 
 
 def copy_starter(dest: Path) -> None:

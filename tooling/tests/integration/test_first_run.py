@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import sysconfig
 import time
 import uuid
 from pathlib import Path
@@ -29,20 +28,12 @@ from .project import (
     create_project,
     file_hashes,
     lock_records,
+    tooling_venv,
 )
 from .pyindex import PackageIndex
 
 pytestmark = pytest.mark.integration
 REPO = PROJECT
-
-
-def tooling_venv(root: Path) -> Path:
-    """A tooling venv as `bootstrap-venv.sh` leaves it (stamp included), whose packages are the
-    test venv's: the first run then needs no download of Poetry and conda-lock."""
-    run([sys.executable, "-m", "venv", "--without-pip", str(root)], root.parent, os.environ)
-    site = next(root.glob("lib/python3.*/site-packages"))
-    (site / "test-tooling.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    return root
 
 
 @pytest.fixture
