@@ -61,6 +61,8 @@ def _one_line() -> Iterator[None]:
     try:
         yield
     except LockstepError as exc:
+        if exc.reason:
+            print(exc.reason, file=sys.stderr)
         raise _fail(str(exc)) from None
     except OSError as exc:
         raise _fail(describe_os_error(exc)) from None
@@ -133,9 +135,13 @@ class _Shell:
         return bool(self._c.config.run.dry)
 
     def run(
-        self, command: list[str], env: Mapping[str, str] | None = None, warn: bool = False
+        self,
+        command: list[str],
+        env: Mapping[str, str] | None = None,
+        warn: bool = False,
+        hide: bool = False,
     ) -> Result | None:
-        return _run(self._c, command, env=env, warn=warn)
+        return _run(self._c, command, env=env, warn=warn, hide=hide)
 
     def query(self, command: list[str]) -> str:
         return _query(self._c, command)

@@ -9,6 +9,7 @@ failure raises LockstepError with one line saying what to do, and changes nothin
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -19,7 +20,7 @@ from typing import Any, Protocol
 
 from lockstep import SRC_DIR as TOOLING_SRC
 from lockstep.core import commands
-from lockstep.core.errors import LockstepError
+from lockstep.core.errors import VERBOSE_VAR, LockstepError, verbose
 from lockstep.core.explicit import ExplicitLock, read_explicit
 from lockstep.core.frontend import (
     FRONTENDS,
@@ -42,10 +43,17 @@ NameTable = Mapping[str, tuple[str, ...]]
 
 
 class Ran(Protocol):
-    """What is left of a command that ran: whether it failed (invoke's Result is one)."""
+    """What is left of a command that ran: whether it failed, and what it printed when its
+    output was hidden (invoke's Result is one)."""
 
     @property
     def failed(self) -> bool: ...
+
+    @property
+    def stdout(self) -> str: ...
+
+    @property
+    def stderr(self) -> str: ...
 
 
 class Shell(Protocol):
@@ -57,9 +65,14 @@ class Shell(Protocol):
         ...
 
     def run(
-        self, command: list[str], env: Mapping[str, str] | None = None, warn: bool = False
+        self,
+        command: list[str],
+        env: Mapping[str, str] | None = None,
+        warn: bool = False,
+        hide: bool = False,
     ) -> Ran | None:
-        """Run an argument list, echoed; ``warn``: a failure is returned, not raised."""
+        """Run an argument list, echoed; ``warn``: a failure is returned, not raised; ``hide``:
+        its output is kept in the result instead of shown."""
         ...
 
     def query(self, command: list[str]) -> str:
@@ -227,11 +240,44 @@ def _conda_lock(
     command = commands.conda_lock(
         fe, str(environment_file), str(virtual_packages_file), platforms, str(template)
     )
-    result = shell.run(command, env=env or None, warn=True)
+    if verbose():
+        result = shell.run(command, env=env or None, warn=True)
+        if result is not None and result.failed:
+            raise LockstepError(
+                f"conda-lock could not solve {what} (its output is above); no lock file was "
+                "changed"
+            )
+        return
+    # Hidden: on a failure conda-lock prints about fifty lines of its own traceback around the
+    # one thing the user needs, the frontend's reason.
+    result = shell.run(command, env=env or None, warn=True, hide=True)
     if result is not None and result.failed:
+        reason = solver_reason(f"{result.stderr}\n{result.stdout}")
         raise LockstepError(
-            f"conda-lock could not solve {what} (its reason is above); no lock file was changed"
+            f"conda-lock could not solve {what} ({fe.kind}'s reason is above; "
+            f"{VERBOSE_VAR}=1 shows conda-lock's whole output); no lock file was changed",
+            reason=reason,
         )
+
+
+# conda-lock's report of a failed solve: this line, the frontend's message (the `message` of
+# its --json error), then `    Command: ...` and the frontend's raw STDOUT/STDERR.
+_SOLVE_FAILED = re.compile(
+    r"^Could not lock the environment for platform \S+\n(?P<reason>.*?)(?=^    Command: |\Z)",
+    re.M | re.S,
+)
+
+
+def solver_reason(output: str) -> str:
+    """What the frontend said about a failed solve, out of conda-lock's output; else the last
+    line that names an error (conda-lock's own, e.g. a spec it cannot parse)."""
+    found = _SOLVE_FAILED.search(output)
+    if found and found.group("reason").strip():
+        lines = found.group("reason").strip().splitlines()
+    else:
+        errors = [ln for ln in output.splitlines() if re.match(r"^\w*(Error|Exception)\b", ln)]
+        lines = errors[-1:] or [ln for ln in output.splitlines() if ln.strip()][-1:]
+    return "\n".join(f"  {line}" if line.strip() else "" for line in lines)
 
 
 def solve(

@@ -21,7 +21,13 @@ import pytest
 
 from lockstep.core.commands import ENGINE_MODULE
 
-from .project import Project, build_project_channel, create_project, file_hashes
+from .project import (
+    Project,
+    build_project_channel,
+    create_project,
+    file_hashes,
+    set_pytorch_spec,
+)
 from .pyindex import PackageIndex
 
 pytestmark = pytest.mark.integration
@@ -180,6 +186,47 @@ def test_a_name_spelled_as_an_option_gets_the_one_refusal(machine: Project, name
     assert "usage:" not in done.stderr
     assert _frontend_calls(machine) == []
     assert _env(machine) == env and _files(machine) == files
+
+
+UNSOLVABLE_END = (
+    "error: conda-lock could not solve environment.yml (conda's reason is above; "
+    "LOCKSTEP_VERBOSE=1 shows conda-lock's whole output); no lock file was changed"
+)
+
+
+@pytest.mark.parametrize("task", ["lock", "update"])
+def test_an_unsolvable_spec_gives_the_solvers_reason_and_one_line(
+    machine: Project, task: str
+) -> None:
+    set_pytorch_spec(machine, "9.9")
+    env, files = _env(machine), _files(machine)
+    done = machine.invoke(task, expect_rc=1)
+    lines = done.stderr.rstrip().splitlines()
+    assert lines[-1] == UNSOLVABLE_END, done.stderr
+    # the stand-in's PackagesNotFoundInChannelsError message, as conda-lock relays conda's
+    assert "  The following packages are not available from current channels:" in lines
+    assert "    - pytorch 9.9.*" in lines
+    assert "Traceback" not in done.stderr and "CalledProcessError" not in done.stderr
+    assert len(lines) < 10, done.stderr
+    assert _env(machine) == env and _files(machine) == files
+
+
+def test_verbose_shows_conda_locks_whole_output(machine: Project) -> None:
+    set_pytorch_spec(machine, "9.9")
+    done = subprocess.run(
+        [sys.executable, "-m", "invoke", "lock"],
+        cwd=machine.root,
+        env={**machine.env, "LOCKSTEP_VERBOSE": "1"},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1
+    assert "Traceback (most recent call last)" in done.stderr
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .endswith("(its output is above); no lock file was changed")
+    )
 
 
 def test_two_runs_at_once(machine: Project) -> None:

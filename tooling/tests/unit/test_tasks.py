@@ -202,7 +202,8 @@ def test_failed_solve_writes_nothing(project: Path, on_path) -> None:
     shell = Shell({"conda-lock": lambda argv: Result(exited=1)}, root=project)
     with pytest.raises(
         Exit,
-        match=r"conda-lock could not solve environment.yml \(its reason is above\); no lock file",
+        match=r"conda-lock could not solve environment.yml \(conda's reason is above; "
+        r"LOCKSTEP_VERBOSE=1 shows conda-lock's whole output\); no lock file",
     ):
         tasks.lock(shell)
     assert _snapshot(project) == before
