@@ -244,8 +244,7 @@ def _conda_lock(
         result = shell.run(command, env=env or None, warn=True)
         if result is not None and result.failed:
             raise LockstepError(
-                f"conda-lock could not solve {what} (its output is above); no lock file was "
-                "changed"
+                f"conda-lock could not solve {what} (its output is above); no lock file was changed"
             )
         return
     # Hidden: on a failure conda-lock prints about fifty lines of its own traceback around the

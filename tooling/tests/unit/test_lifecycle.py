@@ -28,6 +28,8 @@ LOCK_TEXT = generated_lock_text(realistic_packages(60))
 @dataclass
 class Ran:
     failed: bool = False
+    stdout: str = ""
+    stderr: str = ""
 
 
 class RecordingShell:
@@ -39,7 +41,11 @@ class RecordingShell:
         self.dry = False
 
     def run(
-        self, command: list[str], env: Mapping[str, str] | None = None, warn: bool = False
+        self,
+        command: list[str],
+        env: Mapping[str, str] | None = None,
+        warn: bool = False,
+        hide: bool = False,
     ) -> Ran:
         self.calls.append(command)
         ok = self.answer(command)
