@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "tooling" / "src"))
 
 from lockstep import SRC_DIR as TOOLING_SRC  # noqa: E402
 from lockstep import lifecycle  # noqa: E402
-from lockstep.core import commands, envs  # noqa: E402
+from lockstep.core import commands, envs, variables  # noqa: E402
 from lockstep.core.errors import LockstepError  # noqa: E402
 from lockstep.core.explicit import read_explicit  # noqa: E402
 from lockstep.core.frontend import Frontend, find_frontend  # noqa: E402
@@ -116,7 +116,7 @@ def _query(c: Context, command: list[str]) -> str:
     except CommandTimedOut:
         raise LockstepError(
             f"`{shlex.join(command)}` did not answer in {limit:g} s; the frontend hangs: fix it, "
-            f"or raise {envs.QUERY_TIMEOUT_VAR}; nothing was changed"
+            f"or raise {variables.QUERY_TIMEOUT.name}; nothing was changed"
         ) from None
     if result.failed:
         detail = (result.stderr or result.stdout).strip()

@@ -5,6 +5,8 @@
 #
 # Python, in this order: $LOCKSTEP_PYTHON; the tooling venv ($VENV, default .venv); python3.13 ... python3 on
 # PATH; conda's own ($CONDA_PYTHON_EXE, or beside the conda/mamba on PATH: Miniforge's base).
+# LOCKSTEP_PYTHON is the one LOCKSTEP_* variable read here (no Python runs yet); every one of
+# them is declared, with its meaning and default, in lockstep.core.variables, the reference.
 #
 # A first run without a conda lock needs conda-lock and Poetry: the engine says so (exit 3), and
 # the tooling venv is built from poetry.lock (hashes checked) to lock, pin and build through

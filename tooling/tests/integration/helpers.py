@@ -9,6 +9,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from lockstep.core import variables
+
 
 def run(
     cmd: Sequence[str | os.PathLike[str]],
@@ -47,8 +49,7 @@ LEAKY_PREFIXES = (
     "MFLAGS",
     # The variant choice and the driver probes (CI sets VARIANT=cpu; tests fake their drivers).
     "VARIANT",
-    "LOCKSTEP_LIBCUDA",
-    "LOCKSTEP_NVIDIA_",
+    *(v.name for v in (variables.LIBCUDA, variables.NVIDIA_SMI, variables.NVIDIA_PROC)),
 )
 
 

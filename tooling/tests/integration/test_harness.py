@@ -194,11 +194,11 @@ def test_env_lifecycle_create_vars_run_remove(tmp_path, conda_channel, integrati
     project = write_project(tmp_path / "project", conda_channel, ["python=3.11", "pytorch"])
 
     run([conda, "env", "create", "-f", "environment.yml", "-n", "life"], project, env)
-    run([conda, "env", "config", "vars", "set", "-n", "life", "LOCKSTEP_X=42"], project, env)
+    run([conda, "env", "config", "vars", "set", "-n", "life", "ML_SEED=42"], project, env)
     vars_out = run([conda, "env", "config", "vars", "list", "-n", "life"], project, env).stdout
-    assert vars_out.splitlines() == ["PYTHONNOUSERSITE = 1", "LOCKSTEP_X = 42"]
+    assert vars_out.splitlines() == ["PYTHONNOUSERSITE = 1", "ML_SEED = 42"]
 
-    probe = "import os, torch; print(os.environ['LOCKSTEP_X'], os.environ['CONDA_DEFAULT_ENV'], "
+    probe = "import os, torch; print(os.environ['ML_SEED'], os.environ['CONDA_DEFAULT_ENV'], "
     probe += "os.environ['PYTHONNOUSERSITE'], torch.__version__)"
     out = run([conda, "run", "-n", "life", "python", "-c", probe], project, env).stdout
     assert out.split() == ["42", "life", "1", "2.6.0"]  # __cuda 12.6: cuda-version 12.6

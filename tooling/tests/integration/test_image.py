@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from lockstep.core.variables import SKIP_IMAGE
+
 from .channel import (
     PYTORCH_VERSIONS,
     build_channel,
@@ -38,7 +40,7 @@ from .pyindex import PackageIndex, serve_index
 
 pytestmark = [pytest.mark.integration, pytest.mark.image]
 
-SKIP_VAR = "LOCKSTEP_SKIP_IMAGE"
+SKIP_VAR = SKIP_IMAGE.name
 ENV_PREFIX = "/opt/conda"
 IMAGE_PYTHON = "/usr/bin/python3.11"
 # The image's user: the id the Dockerfile runs as (mambauser of the default base image).

@@ -11,9 +11,11 @@ import os
 import subprocess
 from pathlib import Path
 
+from lockstep.core.variables import TEST_UV
+
 from .channel import CondaPackage
 
-UV_VAR = "LOCKSTEP_TEST_UV"
+UV_VAR = TEST_UV.name
 
 
 def uv_binary() -> Path | None:

@@ -20,6 +20,8 @@ import pytest
 import yaml
 from tests.paths import PROJECT, TOOLING
 
+from lockstep.core.variables import REQUIRE_LINTERS
+
 ROOT = PROJECT
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 PRE_COMMIT = ROOT / ".pre-commit-config.yaml"
@@ -42,8 +44,8 @@ def _linter(name: str) -> str:
     if found:
         return found
     reason = f"{name} is not installed ({INSTALL[name]})"
-    if os.environ.get("LOCKSTEP_REQUIRE_LINTERS") == "1":
-        pytest.fail(f"{reason}; LOCKSTEP_REQUIRE_LINTERS=1 requires it")
+    if os.environ.get(REQUIRE_LINTERS.name) == "1":
+        pytest.fail(f"{reason}; {REQUIRE_LINTERS.name}=1 requires it")
     pytest.skip(reason)
 
 

@@ -8,8 +8,6 @@ import pytest
 from tests.paths import PROJECT
 
 from lockstep.core.mirrors import (
-    CHANNEL_MIRRORS_VAR,
-    MIRROR_VAR,
     MirrorConfig,
     MirrorError,
     PackageUrl,
@@ -21,6 +19,7 @@ from lockstep.core.mirrors import (
     rewrite_url,
     split_package_url,
 )
+from lockstep.core.variables import CONDA_CHANNEL_MIRRORS, CONDA_MIRROR
 
 ROOT = PROJECT
 # Placeholder hosts: no registry URL belongs in the repository.
@@ -130,24 +129,24 @@ def test_rewrite_lock_names_the_bad_line() -> None:
 def test_config_from_env_reads_both_variables_and_strips_slashes() -> None:
     config = config_from_env(
         {
-            MIRROR_VAR: "https://m.corp/conda/",
-            CHANNEL_MIRRORS_VAR: "conda-forge=file:///srv/cf/, pytorch=https://p.corp/pt",
+            CONDA_MIRROR.name: "https://m.corp/conda/",
+            CONDA_CHANNEL_MIRRORS.name: "conda-forge=file:///srv/cf/, pytorch=https://p.corp/pt",
         }
     )
     assert config == MirrorConfig(
         base="https://m.corp/conda",
         channels={"conda-forge": "file:///srv/cf", "pytorch": "https://p.corp/pt"},
     )
-    assert config_from_env({MIRROR_VAR: "", CHANNEL_MIRRORS_VAR: " "}).active is False
+    assert config_from_env({CONDA_MIRROR.name: "", CONDA_CHANNEL_MIRRORS.name: " "}).active is False
 
 
 @pytest.mark.parametrize(
     ("environ", "message"),
     [
-        ({MIRROR_VAR: "mirror.corp/conda"}, "is not an absolute URL"),
-        ({MIRROR_VAR: "ftp://mirror.corp"}, "is not an absolute URL"),
-        ({CHANNEL_MIRRORS_VAR: "conda-forge"}, "is not CHANNEL=URL"),
-        ({CHANNEL_MIRRORS_VAR: "conda-forge=/srv/cf"}, "is not an absolute URL"),
+        ({CONDA_MIRROR.name: "mirror.corp/conda"}, "is not an absolute URL"),
+        ({CONDA_MIRROR.name: "ftp://mirror.corp"}, "is not an absolute URL"),
+        ({CONDA_CHANNEL_MIRRORS.name: "conda-forge"}, "is not CHANNEL=URL"),
+        ({CONDA_CHANNEL_MIRRORS.name: "conda-forge=/srv/cf"}, "is not an absolute URL"),
     ],
     ids=["no-scheme", "ftp", "no-equals", "bare-path"],
 )
@@ -169,7 +168,7 @@ def test_cli_writes_a_mirrored_copy_and_leaves_the_lock(tmp_path: Path, capsys) 
     lock = tmp_path / "conda-linux-64.lock"
     lock.write_text(LOCK, encoding="utf-8")
     out = tmp_path / "mirrored.lock"
-    environ = {MIRROR_VAR: "https://user:tok@m.corp/conda"}
+    environ = {CONDA_MIRROR.name: "https://user:tok@m.corp/conda"}
     assert main(["rewrite", str(lock), "--output", str(out)], environ) == 0
     assert lock.read_text(encoding="utf-8") == LOCK
     assert out.read_text(encoding="utf-8") == LOCK.replace(ORIGIN, "https://user:tok@m.corp/conda")
@@ -183,7 +182,7 @@ def test_cli_arguments_beat_the_environment(tmp_path: Path) -> None:
     lock.write_text(LOCK, encoding="utf-8")
     out = tmp_path / "out.lock"
     argv = ["rewrite", str(lock), "--output", str(out), "--channel", "pytorch=https://p.corp/pt"]
-    assert main(argv, {MIRROR_VAR: ""}) == 0
+    assert main(argv, {CONDA_MIRROR.name: ""}) == 0
     expected = LOCK.replace(f"{ORIGIN}/pytorch", "https://p.corp/pt")
     assert out.read_text(encoding="utf-8") == expected
 
@@ -192,9 +191,11 @@ def test_cli_bad_setting_fails_with_one_line_and_writes_nothing(tmp_path: Path, 
     lock = tmp_path / "in.lock"
     lock.write_text(LOCK, encoding="utf-8")
     out = tmp_path / "out.lock"
-    assert main(["rewrite", str(lock), "--output", str(out)], {MIRROR_VAR: "m.corp"}) == 1
+    assert main(["rewrite", str(lock), "--output", str(out)], {CONDA_MIRROR.name: "m.corp"}) == 1
     assert not out.exists()
-    assert capsys.readouterr().err.startswith(f"error: {MIRROR_VAR}: 'm.corp' is not an absolute")
+    assert capsys.readouterr().err.startswith(
+        f"error: {CONDA_MIRROR.name}: 'm.corp' is not an absolute"
+    )
 
 
 def test_cli_writes_its_copy_with_the_users_umask_and_fails_in_one_line(
@@ -208,10 +209,10 @@ def test_cli_writes_its_copy_with_the_users_umask_and_fails_in_one_line(
     lock.write_text(LOCK, encoding="utf-8")
     out = tmp_path / "out.lock"
     with umask(0o027):
-        assert main(["rewrite", str(lock), "--output", str(out)], {MIRROR_VAR: ""}) == 0
+        assert main(["rewrite", str(lock), "--output", str(out)], {CONDA_MIRROR.name: ""}) == 0
     assert out.stat().st_mode & 0o777 == 0o640
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.lock", "out.lock"]
     missing = tmp_path / "no such folder" / "out.lock"
-    assert main(["rewrite", str(lock), "--output", str(missing)], {MIRROR_VAR: ""}) == 1
+    assert main(["rewrite", str(lock), "--output", str(missing)], {CONDA_MIRROR.name: ""}) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and str(missing) in err and len(err.splitlines()) == 1

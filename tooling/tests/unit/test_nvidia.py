@@ -17,6 +17,7 @@ from lockstep.core import nvidia, variants
 from lockstep.core.errors import LockstepError
 from lockstep.core.explicit import parse_explicit
 from lockstep.core.nvidia import Driver, Gpu, Probes
+from lockstep.core.variables import LIBCUDA, NVIDIA_PROC, NVIDIA_SMI
 
 # The two shapes of the kernel module line: the proprietary and the open module.
 PROC_PROPRIETARY = (
@@ -159,7 +160,7 @@ def test_mixed_probes_gpus_from_smi_when_libcuda_cannot_list(tmp_path: Path):
 def test_environment_seams(tmp_path: Path):
     smi = smi_printing(tmp_path, ["x, 8.0, 580.65.06"])
     probes = Probes.from_environ(
-        {nvidia.LIBCUDA_VAR: "", nvidia.SMI_VAR: smi, nvidia.PROC_VAR: "/nonexistent"}
+        {LIBCUDA.name: "", NVIDIA_SMI.name: smi, NVIDIA_PROC.name: "/nonexistent"}
     )
     assert probes == Probes(libcuda="", nvidia_smi=smi, proc_file="/nonexistent")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from lockstep.core import variables
 from lockstep.core.frontend import Frontend
 
 ENGINE_MODULE = "lockstep.core.engine"
@@ -15,8 +16,8 @@ DOCKER_BUILD_ARGS = (
     "FRONTEND",
     "VARIANT",
     "CONDA_LOCK",
-    "LOCKSTEP_CONDA_MIRROR",
-    "LOCKSTEP_CONDA_CHANNEL_MIRRORS",
+    variables.CONDA_MIRROR.name,
+    variables.CONDA_CHANNEL_MIRRORS.name,
     "PIP_INDEX_URL",
 )
 

@@ -52,6 +52,7 @@ from lockstep.core import (
     envvars,
     mirrors,
     nvidia,
+    variables,
     variants,
 )
 from lockstep.core.commands import REPRODUCE_VALUES, ReproduceRequest
@@ -77,8 +78,6 @@ STATE_SUFFIX = ".lockstep"
 # What the shell script of earlier versions left beside an env it was replacing.
 LEGACY_BACKUP_SUFFIX = ".lockstep-backup"
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
-# A test seam (tests/integration/test_faults.py): hold at a phase until a release file appears.
-HOLD_VAR = "LOCKSTEP_ENGINE_HOLD"
 JOURNAL_VERSION = 1
 
 
@@ -169,8 +168,9 @@ def run_step(command: Sequence[str], env: Mapping[str, str] | None = None) -> No
 
 
 def _hold(phase: str) -> None:
-    """Test seam: with LOCKSTEP_ENGINE_HOLD=phase:DIR, announce the phase and wait for release."""
-    wanted, _, folder = os.environ.get(HOLD_VAR, "").partition(":")
+    """Test seam (tests/integration/test_faults.py): with LOCKSTEP_ENGINE_HOLD=phase:DIR,
+    announce the phase and wait for its release file."""
+    wanted, _, folder = os.environ.get(variables.ENGINE_HOLD.name, "").partition(":")
     if wanted != phase or not folder:
         return
     Path(folder, f"{phase}.reached").write_text(str(os.getpid()))

@@ -22,13 +22,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from lockstep.core import commands
+from lockstep.core import commands, variables
 from lockstep.core.errors import LockstepError
 from lockstep.core.frontend import Frontend
 
 # Read-only queries (`env list`, `info`, `--version`) that take longer than this are called hung.
-QUERY_TIMEOUT_VAR = "LOCKSTEP_QUERY_TIMEOUT"
-DEFAULT_QUERY_TIMEOUT = 120.0
+DEFAULT_QUERY_TIMEOUT = float(variables.QUERY_TIMEOUT.default)
 
 MACHINE_PLATFORMS: Mapping[tuple[str, str], str] = {
     ("Linux", "x86_64"): "linux-64",
@@ -47,11 +46,13 @@ def machine_platform() -> str:
 
 def query_timeout(environ: Mapping[str, str] = os.environ) -> float:
     """Seconds a read-only query may take ($LOCKSTEP_QUERY_TIMEOUT, default 120)."""
-    raw = environ.get(QUERY_TIMEOUT_VAR, "")
+    raw = environ.get(variables.QUERY_TIMEOUT.name, "")
     try:
         value = float(raw) if raw else DEFAULT_QUERY_TIMEOUT
     except ValueError:
-        raise LockstepError(f"{QUERY_TIMEOUT_VAR}={raw!r} is not a number of seconds") from None
+        raise LockstepError(
+            f"{variables.QUERY_TIMEOUT.name}={raw!r} is not a number of seconds"
+        ) from None
     return value if value > 0 else DEFAULT_QUERY_TIMEOUT
 
 
@@ -79,7 +80,8 @@ def run_query(command: Sequence[str], timeout: float | None = None) -> str:
     except subprocess.TimeoutExpired:
         raise LockstepError(
             f"`{command[0]} {shown}` did not answer in {limit:g} s; the frontend hangs (a network "
-            f"share or a lock?): fix it, or raise {QUERY_TIMEOUT_VAR}; nothing was changed"
+            f"share or a lock?): fix it, or raise {variables.QUERY_TIMEOUT.name}; nothing was "
+            "changed"
         ) from None
     except OSError as exc:
         raise LockstepError(

@@ -28,9 +28,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from lockstep.core.fsutil import atomic_write_text
+from lockstep.core.variables import CONDA_CHANNEL_MIRRORS, CONDA_MIRROR
 
-MIRROR_VAR = "LOCKSTEP_CONDA_MIRROR"
-CHANNEL_MIRRORS_VAR = "LOCKSTEP_CONDA_CHANNEL_MIRRORS"
 _SCHEMES = ("http", "https", "file")
 # Channels such as conda-forge/label/broken: the label belongs to the channel, not to the base.
 _LABEL = "label"
@@ -94,7 +93,7 @@ def check_mirror_url(url: str, setting: str) -> str:
     return url.strip().rstrip("/")
 
 
-def parse_channel_mirrors(value: str, setting: str = CHANNEL_MIRRORS_VAR) -> dict[str, str]:
+def parse_channel_mirrors(value: str, setting: str = CONDA_CHANNEL_MIRRORS.name) -> dict[str, str]:
     """``"conda-forge=URL pytorch=URL"`` (spaces or commas between) -> {channel: URL}."""
     mirrors: dict[str, str] = {}
     for item in value.replace(",", " ").split():
@@ -110,10 +109,10 @@ def parse_channel_mirrors(value: str, setting: str = CHANNEL_MIRRORS_VAR) -> dic
 
 def config_from_env(environ: Mapping[str, str]) -> MirrorConfig:
     """The mirror settings of the environment; unset or empty variables mean no mirror."""
-    base = environ.get(MIRROR_VAR, "").strip()
+    base = environ.get(CONDA_MIRROR.name, "").strip()
     return MirrorConfig(
-        base=check_mirror_url(base, MIRROR_VAR) if base else None,
-        channels=parse_channel_mirrors(environ.get(CHANNEL_MIRRORS_VAR, "")),
+        base=check_mirror_url(base, CONDA_MIRROR.name) if base else None,
+        channels=parse_channel_mirrors(environ.get(CONDA_CHANNEL_MIRRORS.name, "")),
     )
 
 
@@ -211,20 +210,22 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     parser.add_argument("action", choices=["rewrite"])
     parser.add_argument("lock", type=Path, help="explicit lock to read (left unchanged)")
     parser.add_argument("--output", type=Path, required=True, help="where to write the copy")
-    parser.add_argument("--mirror", help=f"base URL of all channels (default: ${MIRROR_VAR})")
+    parser.add_argument(
+        "--mirror", help=f"base URL of all channels (default: ${CONDA_MIRROR.name})"
+    )
     parser.add_argument(
         "--channel",
         action="append",
         default=[],
         metavar="NAME=URL",
-        help=f"one channel's URL, repeatable (default: ${CHANNEL_MIRRORS_VAR})",
+        help=f"one channel's URL, repeatable (default: ${CONDA_CHANNEL_MIRRORS.name})",
     )
     args = parser.parse_args(argv)
     env = dict(os.environ if environ is None else environ)
     if args.mirror is not None:
-        env[MIRROR_VAR] = args.mirror
+        env[CONDA_MIRROR.name] = args.mirror
     if args.channel:
-        env[CHANNEL_MIRRORS_VAR] = " ".join(args.channel)
+        env[CONDA_CHANNEL_MIRRORS.name] = " ".join(args.channel)
     try:
         config = config_from_env(env)
         original = args.lock.read_text(encoding="utf-8")

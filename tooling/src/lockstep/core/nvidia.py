@@ -25,15 +25,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from lockstep.core import variables
+
 Version = tuple[int, int]
 
-# Test seams and escape hatches, read by Probes.from_environ.
-LIBCUDA_VAR = "LOCKSTEP_LIBCUDA"
-PROC_VAR = "LOCKSTEP_NVIDIA_PROC"
-SMI_VAR = "LOCKSTEP_NVIDIA_SMI"
-LIBCUDA = "libcuda.so.1"
-PROC_FILE = "/proc/driver/nvidia/version"
-SMI = "nvidia-smi"
+# Where each probe looks by default; LOCKSTEP_LIBCUDA, LOCKSTEP_NVIDIA_SMI and LOCKSTEP_NVIDIA_PROC
+# (lockstep.core.variables) move them, for tests and for a node whose driver lives elsewhere.
+LIBCUDA = variables.LIBCUDA.default
+PROC_FILE = variables.NVIDIA_PROC.default
+SMI = variables.NVIDIA_SMI.default
 SMI_TIMEOUT_S = 5.0
 # The oldest Linux x86_64 driver of each CUDA toolkit's first release (NVIDIA's CUDA Toolkit
 # release notes, "CUDA Toolkit and Corresponding Driver Versions"): the CUDA version a driver
@@ -208,11 +208,11 @@ class Probes:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> Probes:
-        smi = environ.get(SMI_VAR, SMI)
+        smi = environ.get(variables.NVIDIA_SMI.name, SMI)
         return cls(
-            libcuda=environ.get(LIBCUDA_VAR, LIBCUDA),
+            libcuda=environ.get(variables.LIBCUDA.name, LIBCUDA),
             nvidia_smi=shutil.which(smi) if smi else None,
-            proc_file=environ.get(PROC_VAR, PROC_FILE),
+            proc_file=environ.get(variables.NVIDIA_PROC.name, PROC_FILE),
         )
 
 
