@@ -188,6 +188,43 @@ def test_a_tampered_bundle_archive_is_refused_before_anything_changes(
     assert not machine.prefix.exists()
 
 
+def _flip_last_byte(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # one bit, same size
+
+
+# Every frontend command the engine could run, counted by the stand-in (ROOT/.standin-calls)
+# and failing only after a thousand calls.
+COUNT_CALLS = ",".join(
+    f"{c}:1000" for c in ("env-list", "info", "create", "env-create", "install", "list", "run")
+)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        ("wheels/tinyhelper-*.whl", "is none of poetry.lock's"),
+        ("wheels/tinysdist-*.whl", "is none of the manifest's (built from its sdist)"),
+        ("locks/poetry.lock", "locks/poetry.lock differs from the manifest's sha256"),
+    ],
+    ids=["a-locked-wheel", "a-wheel-built-from-its-sdist", "a-lock-copy"],
+)
+def test_a_flipped_byte_in_any_bundle_file_is_refused_before_anything_moves(
+    bundled: Bundled, offline: Project, tmp_path: Path, pattern: str, message: str
+):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(bundled.bundle, bundle)
+    [target] = bundle.glob(pattern)
+    _flip_last_byte(target)
+    env, files = file_hashes(offline.prefix), file_hashes(offline.root)
+    counted = _with(offline, LOCKSTEP_STANDIN_FAIL=COUNT_CALLS)
+    done = counted.make("reproduce", f"BUNDLE={bundle}", expect_rc=2)
+    assert message in done.stderr and "damaged bundle" in done.stderr, done.stderr
+    assert done.stderr.splitlines()[0].endswith("nothing was changed")
+    assert not (offline.conda_root / ".standin-calls").exists(), "the frontend was called"
+    assert file_hashes(offline.prefix) == env and file_hashes(offline.root) == files
+
+
 def test_a_bundle_of_other_locks_is_refused(bundled: Bundled, tmp_path: Path, standin_bin: Path):
     machine = bundled.project.copy(tmp_path / "project", tmp_path / "state", standin_bin)
     machine.poetry_lock.write_text(machine.poetry_lock.read_text() + "\n", encoding="utf-8")

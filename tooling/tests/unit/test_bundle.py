@@ -212,3 +212,50 @@ def test_conda_pack_command_is_exact() -> None:
         "ml-linux-64.tar.gz",
         "--ignore-editable-packages",
     ]
+
+
+def test_every_wheel_and_lock_copy_is_checked_before_anything_is_touched(tmp_path: Path) -> None:
+    (tmp_path / "wheels").mkdir()
+    (tmp_path / "locks").mkdir()
+    locked = tmp_path / "wheels" / "six-1.17.0-py2.py3-none-any.whl"
+    locked.write_bytes(b"six's wheel")
+    built = tmp_path / "wheels" / "tinysdist-1.0-py3-none-any.whl"
+    built.write_bytes(b"built at bundle time")
+    copy = tmp_path / "locks" / "poetry.lock"
+    copy.write_text("# the lock\n")
+    lock_data = {
+        "package": [
+            {
+                "name": "six",
+                "version": "1.17.0",
+                "files": [{"hash": f"sha256:{file_digest(locked)}"}],
+            }
+        ]
+    }
+    manifest = bundle.Manifest(
+        "linux-64",
+        {"poetry.lock": file_digest(copy)},
+        {},
+        wheels=[locked.name, built.name],
+        built=[
+            bundle.BuiltWheel(
+                "tinysdist", "1.0", "tinysdist-1.0.tar.gz", "0" * 64, built.name, file_digest(built)
+            )
+        ],
+    )
+    assert bundle.verify_files(tmp_path, manifest, lock_data) == 3
+    for path, message in [
+        (locked, "wheels/six-1.17.0-py2.py3-none-any.whl: sha256 .* is none of poetry.lock's"),
+        (built, r"is none of the manifest's \(built from its sdist\)"),
+        (copy, "locks/poetry.lock differs from the manifest's sha256"),
+    ]:
+        original = path.read_bytes()
+        path.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
+        with pytest.raises(bundle.BundleError, match=message):
+            bundle.verify_files(tmp_path, manifest, lock_data)
+        path.write_bytes(original)
+    locked.unlink()
+    with pytest.raises(
+        bundle.BundleError, match="wheels/six-1.17.0-py2.py3-none-any.whl is missing"
+    ):
+        bundle.verify_files(tmp_path, manifest, lock_data)

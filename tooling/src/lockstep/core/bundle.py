@@ -33,7 +33,7 @@ from lockstep.core.explicit import LockEntry
 from lockstep.core.fsutil import file_digest
 from lockstep.core.names import normalize
 from lockstep.core.plan import requirement_line
-from lockstep.core.poetrylock import LockedPackage
+from lockstep.core.poetrylock import LockedPackage, locked_versions
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -163,3 +163,40 @@ def requirement_lines(
 
 def wheels_dir(folder: Path) -> Path:
     return folder.absolute() / WHEELS_DIR
+
+
+def verify_files(folder: Path, manifest: Manifest, lock_data: Mapping[str, Any]) -> int:
+    """Every wheel of the bundle against a hash it must have (one of poetry.lock's, or, for a
+    wheel built from an sdist, the manifest's), and every file under locks/ against the
+    manifest, before anything is touched: pip's own hash check comes only after the conda side
+    was rebuilt. Returns how many files were checked. The conda archives are checked against
+    the lock (the engine's verify_archives)."""
+    allowed = {
+        digest.partition(":")[2]
+        for versions in locked_versions(lock_data).values()
+        for package in versions
+        for digest in package.hashes
+        if digest.startswith("sha256:")
+    }
+    built = {b.wheel: b.wheel_sha256 for b in manifest.built}
+    problems = []
+    for name in manifest.wheels:
+        path = folder / WHEELS_DIR / name
+        if not path.is_file():
+            problems.append(f"{WHEELS_DIR}/{name} is missing")
+            continue
+        actual = file_digest(path)
+        if actual not in ({built[name]} if name in built else allowed):
+            source = "the manifest's (built from its sdist)" if name in built else "poetry.lock's"
+            problems.append(f"{WHEELS_DIR}/{name}: sha256 {actual} is none of {source}")
+    for name, expected in manifest.locks.items():
+        path = folder / LOCKS_DIR / name
+        if not path.is_file() or file_digest(path) != expected:
+            problems.append(f"{LOCKS_DIR}/{name} differs from the manifest's sha256")
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise BundleError(
+            f"{folder}: damaged bundle: {problems[0]}{more}; copy the bundle again (or make it "
+            "again with `invoke bundle`); nothing was changed"
+        )
+    return len(manifest.wheels) + len(manifest.locks)

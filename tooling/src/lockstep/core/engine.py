@@ -647,7 +647,9 @@ def reproduce(request: ReproduceRequest) -> int:
         settings.pin_group,
     )
     planned_from_lock(side, lock, settings.pypi_names)
-    offline = _bundle_source(request.bundle, platform, [lock_path, side.poetry_lock_path])
+    offline = _bundle_source(
+        request.bundle, platform, [lock_path, side.poetry_lock_path], side.lock_data
+    )
     commit = Commit([(Path(d).absolute(), Path(s).absolute()) for d, s in request.commit])
     _writable([dest for dest, _ in commit.pairs])
     with (
@@ -718,13 +720,18 @@ def choose_lock(
     return chosen
 
 
-def _bundle_source(folder: str | None, platform: str, locks: Sequence[Path]) -> BundleSource | None:
-    """The bundle named by --bundle, checked against the locks it must have been made from."""
+def _bundle_source(
+    folder: str | None, platform: str, locks: Sequence[Path], lock_data: Mapping[str, Any]
+) -> BundleSource | None:
+    """The bundle named by --bundle, checked against the locks it must have been made from,
+    its wheels and lock copies against their hashes (its archives: verify_archives)."""
     if not folder:
         return None
     path = Path(folder).absolute()
     manifest = bundle.read_manifest(path)
     bundle.check_made_from(path, manifest, platform, locks)
+    checked = bundle.verify_files(path, manifest, lock_data)
+    say(f"lockstep: {checked} bundle files (wheels, lock copies) match their hashes")
     return BundleSource(path, manifest)
 
 
