@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from lockstep import SRC_DIR as TOOLING_SRC
-from lockstep.core import commands
-from lockstep.core.errors import VERBOSE_VAR, LockstepError, verbose
+from lockstep.core import commands, variables
+from lockstep.core.errors import LockstepError, verbose
 from lockstep.core.explicit import ExplicitLock, read_explicit
 from lockstep.core.frontend import (
     FRONTENDS,
@@ -254,7 +254,8 @@ def _conda_lock(
         reason = solver_reason(f"{result.stderr}\n{result.stdout}")
         raise LockstepError(
             f"conda-lock could not solve {what} ({fe.kind}'s reason is above; "
-            f"{VERBOSE_VAR}=1 shows conda-lock's whole output); no lock file was changed",
+            f"{variables.VERBOSE.name}=1 shows conda-lock's whole output); no lock file was "
+            "changed",
             reason=reason,
         )
 

@@ -2,9 +2,7 @@
 
 import os
 
-# LOCKSTEP_VERBOSE=1: a failing tool's whole output (a Python traceback included) is shown; by
-# default only the reason it gave and our one line.
-VERBOSE_VAR = "LOCKSTEP_VERBOSE"
+from lockstep.core import variables
 
 
 class LockstepError(Exception):
@@ -20,4 +18,4 @@ class LockstepError(Exception):
 
 def verbose() -> bool:
     """Whether the user asked for tools' whole output (LOCKSTEP_VERBOSE=1)."""
-    return os.environ.get(VERBOSE_VAR, "") not in ("", "0")
+    return os.environ.get(variables.VERBOSE.name, "") not in ("", "0")

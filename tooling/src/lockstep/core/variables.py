@@ -63,6 +63,14 @@ QUERY_TIMEOUT = Variable(
     "called hung and everything stops",
     "engine, tasks (core/envs)",
 )
+VERBOSE = Variable(
+    "LOCKSTEP_VERBOSE",
+    SETTING,
+    "",
+    "1 (anything but empty or 0): a failing tool's whole output, a Python traceback included, "
+    "is shown; otherwise only the reason it gave and Lockstep's one line",
+    "lock (lifecycle, core/errors)",
+)
 LIBCUDA = Variable(
     "LOCKSTEP_LIBCUDA",
     SEAM,
@@ -119,6 +127,7 @@ REGISTRY: tuple[Variable, ...] = (
     CONDA_MIRROR,
     CONDA_CHANNEL_MIRRORS,
     QUERY_TIMEOUT,
+    VERBOSE,
     LIBCUDA,
     NVIDIA_SMI,
     NVIDIA_PROC,
