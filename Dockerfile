@@ -61,12 +61,15 @@ RUN PYTHONPATH=/tmp/installer "$ENV_PREFIX/bin/python" -m lockstep.core.installe
         --prefix "$ENV_PREFIX" --poetry-lock poetry.lock --pyproject pyproject.toml \
         --groups "$POETRY_GROUPS" --no-root
 
-# The project's code, last; installed editable with the build backend conda provides (unless
-# pyproject.toml says package-mode = false: then it is run from here, not installed).
+# Your code, last: your package (src/, as pyproject.toml's packages name it) installed editable
+# with the build backend that the conda lock provides (poetry-core), unless pyproject.toml
+# says package-mode = false: then it is run from here, not installed.
 COPY --chown=57439:57439 . .
 RUN PYTHONPATH=/tmp/installer "$ENV_PREFIX/bin/python" -m lockstep.core.installer install-root \
         --prefix "$ENV_PREFIX" --pyproject pyproject.toml --project-dir . \
     && rm -rf /tmp/installer
 
-# The image's own check: torch, CUDA and the devices (`docker run --gpus all IMAGE`).
-CMD ["python", "-m", "lockstep.gpu", "--quick", "--allow-cpu"]
+# The image's own check: torch, CUDA and the devices (`docker run --gpus all IMAGE`). The check
+# is the tooling's (lockstep.gpu), which is not in the env: it runs from the copied tooling/,
+# on the path of this command only.
+CMD ["env", "PYTHONPATH=/home/mambauser/app/tooling/src", "python", "-m", "lockstep.gpu", "--quick", "--allow-cpu"]

@@ -286,14 +286,17 @@ def test_the_image_imports_torch_from_the_locked_env(buildah: Buildah, built: Bu
     assert answer.splitlines()[-1] == f"{ENV_PREFIX} {locked['pytorch']}"
 
 
-def test_the_gpu_check_passes_with_allow_cpu(buildah: Buildah, built: Built):
-    # package-mode = false: the project runs from its folder, so its src/ is on the path.
-    answer = buildah.run_in(
-        built.image,
-        ["python", "-m", "lockstep.gpu", "--quick", "--allow-cpu"],
-        env=["PYTHONPATH=/home/mambauser/app/src"],
-    )
+def test_the_images_own_check_passes_with_allow_cpu(buildah: Buildah, built: Built):
+    """The image's CMD as it is configured (lockstep.gpu from the copied tooling: lockstep is
+    not in the env), with nothing added to its environment."""
+    config = json.loads(buildah("inspect", "--type", "image", built.image))
+    command = config["OCIv1"]["config"]["Cmd"]
+    assert command[-3:] == ["lockstep.gpu", "--quick", "--allow-cpu"]
+    answer = buildah.run_in(built.image, command)
     assert "no CUDA device, accepted because of --allow-cpu" in answer
+    # And the env itself has no lockstep: only that command's path has it.
+    probe = "import importlib.util as u; print(u.find_spec('lockstep'))"
+    assert buildah.run_in(built.image, ["python", "-c", probe]).splitlines()[-1] == "None"
 
 
 def test_the_env_inside_is_the_locked_one(buildah: Buildah, built: Built):

@@ -265,3 +265,32 @@ def test_doctor_lists_nothing_of_the_tooling(user_path: UserPath) -> None:
     assert listed & _tooling_only(user_path) == set()
     assert {"pytest", "torch", NAME} <= listed
     assert (done.returncode, report["findings"]) == (0, [])
+
+
+def test_the_images_install_root_installs_the_users_package(user_path: UserPath) -> None:
+    """The Dockerfile's and Apptainer.def's last step, on this env: the tooling's installer
+    (on its own command's path) installs the user's package, editable, and not lockstep."""
+    project = user_path.project
+    python = str(project.prefix / "bin" / "python")
+    done = project.run(
+        "env",
+        f"PYTHONPATH={project.root / 'tooling' / 'src'}",
+        python,
+        "-m",
+        "lockstep.core.installer",
+        "install-root",
+        "--prefix",
+        str(project.prefix),
+        "--pyproject",
+        "pyproject.toml",
+        "--project-dir",
+        ".",
+    )
+    assert f"--no-build-isolation --no-input --disable-pip-version-check -e {project.root}" in (
+        done.stdout
+    )
+    probe = (
+        "import importlib.util as u, my_project as m; print(m.__file__, u.find_spec('lockstep'))"
+    )
+    answer = project.run(python, "-c", probe, cwd=project.tmp).stdout.split()
+    assert answer == [str(project.root / "src" / "my_project" / "__init__.py"), "None"]

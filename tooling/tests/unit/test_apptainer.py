@@ -27,7 +27,29 @@ def test_header_names_a_pinned_base_image() -> None:
 
 def test_the_locks_and_the_stdlib_installer_are_copied() -> None:
     copied = [line.split()[0] for line in _section("files").splitlines() if line.strip()]
-    assert copied == ["conda-linux-64.lock", "pyproject.toml", "poetry.lock", "src"]
+    assert copied == [
+        "conda-linux-64.lock",
+        "pyproject.toml",
+        "poetry.lock",
+        # The user's package and what its build reads ([project] readme).
+        "README.md",
+        "src",
+        # The tooling's package, for its standard-library installer and the GPU check only.
+        "tooling/src/lockstep",
+    ]
+
+
+def test_the_tooling_is_on_the_path_of_its_own_commands_only() -> None:
+    """lockstep is not in the env: every command that runs it names where it was copied."""
+    tooling = next(
+        line.split()[1] for line in _section("files").splitlines() if "tooling/src" in line
+    )
+    assert tooling.endswith("/lockstep")
+    path = f"PYTHONPATH={tooling.removesuffix('/lockstep')} "
+    commands = [s.strip() for name in ("post", "test") for s in _section(name).splitlines()]
+    runs_lockstep = [c for c in commands if "-m lockstep." in c]
+    assert len(runs_lockstep) == 3 and all(c.startswith(path) for c in runs_lockstep)
+    assert "PYTHONPATH" not in _section("environment")
 
 
 def test_post_installs_the_lock_without_solving_then_the_plan_with_hashes() -> None:

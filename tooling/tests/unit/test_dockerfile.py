@@ -204,3 +204,24 @@ def test_the_modules_an_image_copies_import_alone(
 def test_docker_build_passes_only_arguments_the_dockerfile_declares() -> None:
     declared = {i.args.split("=")[0] for i in parse(DOCKERFILE.read_text()) if i.keyword == "ARG"}
     assert set(DOCKER_BUILD_ARGS) <= declared
+
+
+def test_the_images_check_runs_the_copied_tooling(final: list[Instruction]) -> None:
+    """lockstep is not in the env: the CMD puts the copied tooling/src on its own path only."""
+    import json
+
+    [cmd] = [i for i in final if i.keyword == "CMD"]
+    workdir = [i.args for i in final if i.keyword == "WORKDIR"][-1]
+    assert json.loads(cmd.args) == [
+        "env",
+        f"PYTHONPATH={workdir}/tooling/src",
+        "python",
+        "-m",
+        "lockstep.gpu",
+        "--quick",
+        "--allow-cpu",
+    ]
+    assert (ROOT / "tooling" / "src" / "lockstep" / "gpu.py").is_file()
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    assert not any(line.startswith(("tooling", "/tooling")) for line in ignored)
+    assert not any(i.keyword == "ENV" and "PYTHONPATH" in i.args for i in final)
