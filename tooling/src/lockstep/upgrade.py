@@ -134,6 +134,12 @@ def compared(path: str, data: bytes, algorithm: str) -> str:
     return blob_id(with_value(path, data, ""), algorithm)
 
 
+def _text(data: bytes) -> str | None:
+    """``data`` as text for a diff, or None where git would call it binary (a NUL byte in its
+    first 8000, or not UTF-8)."""
+    return None if b"\0" in data[:8000] else _utf8(data)
+
+
 def _utf8(data: bytes) -> str | None:
     try:
         return data.decode("utf-8")
@@ -500,11 +506,11 @@ def refusal_diff(
         if ours is None:
             parts.append(f"--- {path}\n+++ (missing here)\n")
             continue
-        old, new = _utf8(theirs), _utf8(ours)
+        old, new = _text(theirs), _text(ours)
         if old is None or new is None:
             parts.append(f"Binary file {path} differs\n")
         else:
-            parts.append(text_diff(old, new, path))
+            parts.append(_line_diff(old, new, path))
     return "".join(parts)
 
 
@@ -746,14 +752,21 @@ def upgrade(root: Path, starter: Starter, ref: str, dry_run: bool) -> None:
     say(summary(plan, ref, dry_run))
 
 
+def _line_diff(old: str, new: str, path: str) -> str:
+    """text_diff, each line on a line of its own even where a file lacks its final newline."""
+    ended = [t if t.endswith("\n") or not t else f"{t}\n" for t in (old, new)]
+    diff = text_diff(ended[0], ended[1], path)
+    return diff or f"--- {path}\n+++ {path}\n(only the newline at the end differs)\n"
+
+
 def _starter_change(path: str, base: Snapshot, new: Snapshot, contents: Mapping[str, bytes]) -> str:
     """The starter's own change of a shared file kept as the project has it."""
     was, now = base.files.get(path), new.files.get(path)
-    old = _utf8(contents[was.blob]) if was else ""
-    text = _utf8(contents[now.blob]) if now else ""
+    old = _text(contents[was.blob]) if was else ""
+    text = _text(contents[now.blob]) if now else ""
     if old is None or text is None:
         return f"Binary file {path} differs"
-    return text_diff(old, text, path).rstrip("\n")
+    return _line_diff(old, text, path).rstrip("\n")
 
 
 def _refusal(

@@ -751,3 +751,36 @@ def test_rename_writes_no_file_the_upgrade_replaces() -> None:
 
     assert [p for p in RENAMED_FILES if up.owner(p)] == []
     assert [f for f in CODE_FOLDERS if up.owner(f"{f}/x.py")] == []
+
+
+def test_the_refusal_shows_a_missing_file_a_binary_one_and_only_real_edits() -> None:
+    starter = {"b1": b"IMAGE ?= lockstep\nall:\n", "b2": b"\x00\x01", "b3": b"x\n", "b4": b"a"}
+    snap = Snapshot(
+        "c1",
+        {
+            "Makefile": Entry("b1", False, "k1"),
+            "tooling/data.gz": Entry("b2", False, "k2"),
+            "tooling/gone.py": Entry("b3", False, "k3"),
+            "tooling/last.py": Entry("b4", False, "k4"),
+        },
+    )
+    project = {
+        "Makefile": b"IMAGE ?= my-project\nall:\nmine:\n",
+        "tooling/data.gz": b"\x00\x02",
+        "tooling/last.py": b"a\n",
+    }
+    diff = up.refusal_diff(project, snap, sorted(snap.files), starter)
+    assert diff.splitlines() == [
+        "--- Makefile",
+        "+++ Makefile",
+        "@@ -1,2 +1,3 @@",
+        " IMAGE ?= my-project",  # the renamed value is no edit: it is not in the diff
+        " all:",
+        "+mine:",
+        "Binary file tooling/data.gz differs",
+        "--- tooling/gone.py",
+        "+++ (missing here)",
+        "--- tooling/last.py",
+        "+++ tooling/last.py",
+        "(only the newline at the end differs)",
+    ]
