@@ -1,9 +1,10 @@
 """The environment lifecycle as invoke tasks (`invoke --list`; `invoke --dry TASK` shows commands).
 
-Layers call one way: Makefile -> tasks.py -> the ``lockstep`` package under src/ (see
-docs/architecture.md). The package parses, computes and orchestrates (lockstep.lifecycle); this
-file turns arguments into calls, gives the package one runner that echoes each command, and
-prints. Settings: task argument > [tool.lockstep] in pyproject.toml > default.
+Layers call one way: Makefile -> tasks.py -> the ``lockstep`` package under tooling/src/ (see
+tooling/docs/architecture.md). The package parses, computes and orchestrates
+(lockstep.lifecycle); this file turns arguments into calls, gives the package one runner that
+echoes each command, and prints. Settings: task argument > [tool.lockstep] in pyproject.toml >
+default.
 """
 
 from __future__ import annotations

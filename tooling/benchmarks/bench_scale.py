@@ -1,4 +1,4 @@
-"""Reproduce at real scale (issue 12): a benchmark, not a test.
+"""Reproduce at real scale: a benchmark, not a test.
 
 Generates, under a temporary folder, a local conda channel shaped like a real ML env (~150
 packages, ~30,000 files, a few files of 100+ MB; content random but seeded) and a local index of
@@ -11,7 +11,7 @@ table of medians over interleaved runs, warm and cold package cache:
     LOCKSTEP_TEST_UV);
   - the check: `python -m lockstep.precommit` against `python -c pass`, `invoke check` against
     bare `invoke --list` on a one-task tasks.py (bench_check's 300 conda + 150 Poetry packages);
-then the target ratios of issue 12 and a profile of one warm engine run (where its time goes).
+then the target ratios (TARGETS) and a profile of one warm engine run (where its time goes).
 
 The conda frontend is the test stand-in (py-rattler behind conda's command line), not conda.
 "Cold" empties the package caches (conda's pkgs, pip's and uv's caches) before each run; the OS
@@ -102,6 +102,8 @@ PASS = "python -c pass"
 CHECK = "python -m lockstep.precommit"
 LIST = "invoke --list (one-task tasks.py)"
 INVOKE_CHECK = "invoke check"
+# The heading of the target ratios: what the engine, uv and the check must reach.
+TARGETS = "targets (ratios of medians of this run)"
 
 # --------------------------------------------------------------------------- what is generated
 
@@ -562,7 +564,7 @@ def targets(warm: dict[str, float], check: dict[str, float]) -> list[str]:
         ("check entry point / python -c pass", ratio(check, CHECK, PASS), 5.0),
         ("invoke check / invoke --list (one task)", ratio(check, INVOKE_CHECK, LIST), 1.3),
     ]
-    lines = ["targets (issue 12)"]
+    lines = [TARGETS]
     for label, value, target in rows:
         if value is None:
             shown, verdict = "     n/a", "not measured (uv absent)" if "uv" in label else "n/a"

@@ -338,7 +338,8 @@ def user_site_findings(prefix: Path, runner: Runner, base: Mapping[str, str]) ->
                 "the env's python imports from the user site (~/.local): PYTHONNOUSERSITE is not "
                 "set in the env's variables",
                 f"`python -m lockstep.core.envvars --prefix {prefix} PYTHONNOUSERSITE=1` "
-                "(PYTHONPATH=src), or `conda env config vars set PYTHONNOUSERSITE=1 -p PREFIX`",
+                "(PYTHONPATH=tooling/src), or "
+                "`conda env config vars set PYTHONNOUSERSITE=1 -p PREFIX`",
             )
         ]
     return [

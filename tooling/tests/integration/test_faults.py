@@ -1,4 +1,4 @@
-"""Faults against the real pieces (issue 9): `make reproduce` and the engine with the py-rattler
+"""Faults against the real pieces: `make reproduce` and the engine with the py-rattler
 conda stand-in (a test double that lists, replaces and fails like conda 26.7), real pip, real
 signals delivered to the whole process group in each phase, paths with spaces everywhere.
 

@@ -1,4 +1,4 @@
-"""The first run on a fresh clone (issue 16): `make reproduce` with no conda lock locks, pins and
+"""The first run on a fresh clone: `make reproduce` with no conda lock locks, pins and
 builds; `LOCKED=1` refuses and writes nothing; a second run re-solves nothing; `make check` works
 on a fresh clone of this repository (it bootstraps the tooling venv from poetry.lock).
 

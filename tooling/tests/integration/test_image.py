@@ -1,4 +1,4 @@
-"""The Dockerfile built for real (issue 13): buildah with chroot isolation, no image registry.
+"""The Dockerfile built for real: buildah with chroot isolation, no image registry.
 
 The base image is made here with debootstrap from the machine's own Debian mirror (read from its
 apt sources at run time), once per session. The conda frontend inside is the py-rattler stand-in

@@ -1,4 +1,4 @@
-"""The env lifecycle end to end (issue 3): the real tasks, make, conda-lock, Poetry and pip on a
+"""The env lifecycle end to end: the real tasks, make, conda-lock, Poetry and pip on a
 temporary project, against the local channel and index, through the conda/mamba stand-ins
 (test doubles of the CLI). Every claim is checked on the env's files (conda-meta, dist-info
 INSTALLER), never on log lines.

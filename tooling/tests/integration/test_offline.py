@@ -1,4 +1,4 @@
-"""Beyond one machine (issue 13): an offline bundle made with the channel and the index online
+"""Beyond one machine: an offline bundle made with the channel and the index online
 reproduces the identical env with both servers stopped and the channel's folder gone; a packed
 env (the real conda-pack) runs at another path after conda-unpack.
 

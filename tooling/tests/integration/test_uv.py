@@ -1,4 +1,4 @@
-"""uv or pip, the same env (issue 12): two projects locked through the real tasks, one with `uv`
+"""uv or pip, the same env: two projects locked through the real tasks, one with `uv`
 in environment.yml, reproduced by `make reproduce`; the PyPI side is read back from the env's
 files (dist-info, RECORD, INSTALLER), never from log lines.
 

@@ -1,4 +1,4 @@
-"""Hardware-aware locks end to end (issue 11): one environment.yml, a CUDA and a CPU lock, and
+"""Hardware-aware locks end to end: one environment.yml, a CUDA and a CPU lock, and
 reproduce picking one by the driver. Real conda-lock, invoke, make, Poetry and pip against a
 local channel that holds CUDA and CPU builds of the torch-like `pytorch` and a `cuda-version`
 that constrains __cuda; conda itself is the py-rattler stand-in (a test double of the CLI).

@@ -1,5 +1,5 @@
 """The env engine under faults: every interruption, failure and bad input leaves the old env and
-every project file as they were (issue 9). A fake frontend that fails like real conda
+every project file as they were. A fake frontend that fails like real conda
 (tests/unit/fakeconda.py) stands in for conda; the engine, its signals and its files are real.
 
 Each case checks the old env by a marker file in it plus its conda-meta listing, and the project
@@ -325,7 +325,7 @@ def test_a_tampered_local_archive_is_refused(setup: Setup) -> None:
     archive.write_bytes(b"archive of pytorcX")  # same size, other bytes
     line = _one_line_error(setup.run())
     assert "pytorch-1.0-0.tar.bz2: md5" in line and "differs from the lock's" in line
-    # Hashing overlaps the read-only listing (issue 12); no command that changes anything ran.
+    # Hashing overlaps the read-only listing; no command that changes anything ran.
     listing = [["env", "list", "--json"], ["info", "--json"]]
     assert sorted(setup.calls()) == listing and setup.env_snapshot() == before
 

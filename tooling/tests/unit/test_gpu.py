@@ -712,7 +712,7 @@ def test_measure_speed_sizes_by_generation(
     torch.cuda.empty_cache.assert_called_once()
 
 
-# --- the variant (issue 11) ---------------------------------------------------------------------
+# --- the variant --------------------------------------------------------------------------------
 
 
 def _cuda_lock(tmp_path: Path, cuda_version: str) -> Path:

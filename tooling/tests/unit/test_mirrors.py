@@ -1,4 +1,5 @@
-"""The mirror rewrite of explicit locks (src/lockstep/core/mirrors.py), used by reproduce.sh."""
+"""The mirror rewrite of explicit locks (lockstep.core.mirrors): the engine's copy of a lock and
+the Dockerfile's `python -m lockstep.core.mirrors rewrite`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`lockstep-check` (python -m lockstep.precommit) and `invoke check` are one check (issue 12):
+"""`lockstep-check` (python -m lockstep.precommit) and `invoke check` are one check:
 both run as processes on the same project and must print the same, byte for byte, and exit
 alike; the entry point must not import invoke or tasks.py."""
 
@@ -135,5 +135,5 @@ def test_the_entry_point_imports_neither_invoke_nor_the_tasks(tmp_path: Path) ->
     done = _run([sys.executable, "-c", probe], tmp_path)
     loaded = done.stderr.strip().splitlines()[-1]
     assert "invoke" not in loaded and "tasks" not in loaded, loaded
-    # tomlkit is for the tasks that edit pyproject.toml; the check only reads (issue 12)
+    # tomlkit is for the tasks that edit pyproject.toml; the check only reads
     assert "tomlkit" not in loaded and "'yaml'" in loaded, loaded

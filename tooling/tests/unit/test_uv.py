@@ -1,4 +1,4 @@
-"""uv for the PyPI side (issue 12): the exact commands, and when uv is used instead of pip.
+"""uv for the PyPI side: the exact commands, and when uv is used instead of pip.
 
 That uv and pip build the same env from the same requirement file is proven on real tools in
 tests/integration/test_uv.py; here the builders are pinned as exact lists.

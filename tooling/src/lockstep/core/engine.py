@@ -19,8 +19,8 @@ are never half-written. How:
    the env's variables, and for ``update`` the new lock files: all of them, or none.
 6. INT, TERM, HUP and QUIT undo everything before the process exits (128 + signal number).
 
-Standard library only: `make reproduce` runs it with any Python 3.11+ (scripts/env-engine.sh finds
-one), and the tasks run the same module, so every rule has one implementation.
+Standard library only: `make reproduce` runs it with any Python 3.11+ (tooling/scripts/env-engine.sh
+finds one), and the tasks run the same module, so every rule has one implementation.
 """
 
 from __future__ import annotations
@@ -658,7 +658,7 @@ def reproduce(request: ReproduceRequest) -> int:
     ):
         install_lock = _mirrored(lock_path, Path(tmp), offline)
         # Hashing the local archives (CPU) overlaps the env listing (frontend start-ups); it
-        # ends before the env is touched, so a mismatch still changes nothing (issue 12).
+        # ends before the env is touched, so a mismatch still changes nothing.
         to_install = lock if install_lock == lock_path else read_explicit(install_lock)
         hashing = background.submit(verify_archives, to_install)
 

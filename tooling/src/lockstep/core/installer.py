@@ -10,7 +10,8 @@ The plan is lockstep.core.plan's; the lock model is lockstep.core.poetrylock's. 
 the installer: its command line, the pip commands, and the env's Python.
 
 Standard library only: it runs inside a freshly created env, as
-``python -m lockstep.core.installer install --prefix ENV`` with ``src`` on PYTHONPATH, and
+``python -m lockstep.core.installer install --prefix ENV`` with ``tooling/src`` (the image: its
+copy of lockstep.core) on PYTHONPATH, and
 before the env exists as ``python -m lockstep.core.installer plan --python-version 3.11.10``
 (the engine calls ``plan_for`` in-process).
 """

@@ -13,8 +13,9 @@ into a temporary copy of the lock instead:
 The md5 after ``#`` is kept, so conda still checks every archive against the lock. The header
 (``# platform``, ``# input_hash``) is kept too: the lock stays the same lock, only the host moves.
 
-Standard library only: ``scripts/reproduce.sh`` runs ``python3 -m lockstep.core.mirrors`` with the
-host's python3 (needed only when a mirror is set), and the Dockerfile with the base image's.
+Standard library only: the env engine rewrites in-process (``make reproduce`` runs it with any
+Python 3.11+), and the Dockerfile runs ``python -m lockstep.core.mirrors rewrite`` with the base
+image's Python.
 """
 
 from __future__ import annotations

@@ -37,7 +37,8 @@ def normalize(name: str) -> str:
 
 def _is_normal(name: str) -> bool:
     """True only where normalize(name) == name, told without a regex: the bundled table has
-    20,000 such names and every check and reproduce parses it (issue 12: half its parse time)."""
+    20,000 such names and every check and reproduce parses it (a regex was half its parse
+    time)."""
     return "_" not in name and "." not in name and "--" not in name and name.islower()
 
 
