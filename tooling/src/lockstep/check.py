@@ -451,7 +451,7 @@ def pip_line_findings(
         )
     ]
     conda = conda_pypi_versions(lock, inputs.settings.pypi_names)
-    for pip in lock.pip:
+    for pip in (p for p in lock.pip if p.version):
         pypi = normalize(pip.name)
         others = [("the conda lock", conda.get(pypi))]
         if pypi in packages:

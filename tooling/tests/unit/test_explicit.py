@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.paths import TOOLING
 from tests.testdata import generated_lock_text, realistic_packages
 
 from lockstep.core.errors import LockstepError
@@ -79,3 +80,52 @@ def test_the_hash_of_an_entry_names_its_algorithm(digest: str, expected: tuple[s
     url = "https://conda.anaconda.org/conda-forge/noarch/six-1.16.0-pyh6c4a22f_0.tar.bz2"
     entry = parse_url(f"{url}#{digest}" if digest else url)
     assert entry.digest == expected
+
+
+# conda-lock of 2021 (tests/data/pip-lines/PROVENANCE): `# pip NAME @ URL \` with the hash on a
+# `# pip      --hash=sha256:HEX` line of its own; the whole lock was once unreadable.
+AMPEL = TOOLING / "tests" / "data" / "pip-lines" / "AmpelAstro__Ampel-HU-astro-0164b569"
+
+
+def test_a_real_lock_whose_pip_hashes_are_on_lines_of_their_own() -> None:
+
+    lock = read_explicit(AMPEL / "conda-linux-64.lock")
+    assert len(lock.pip) == 11 and len(lock.entries) > 100
+    first = lock.pip[0]
+    assert (first.name, first.version) == ("ampel-interface", "0.8.0a11")
+    assert first.sha256 == "8ff40fcca895fb4b9204d6bd31538f2a0ba48d0cc54fdd417ec81d9a6eca0e31"
+    assert all(len(p.sha256) == 64 for p in lock.pip)
+    pymage = next(p for p in lock.pip if p.name == "pymage")
+    assert pymage.url == "https://github.com/MickaelRigault/pymage/archive/v1.0.tar.gz"
+    assert pymage.version == ""
+
+
+def test_the_real_locks_pip_lines_are_reported_not_installed(tmp_path: Path) -> None:
+    from lockstep.core.explicit import pip_lines_error
+
+    lock = read_explicit(AMPEL / "conda-linux-64.lock")
+    message = pip_lines_error(lock)
+    assert "11 `# pip` line(s) (ampel-interface 0.8.0a11, " in message
+    assert "pymage (version not in its URL)" in message
+    assert message.endswith("and lock again (`invoke lock`)")
+
+
+def test_a_pip_line_without_any_hash_is_read_and_named() -> None:
+    from lockstep.core.explicit import pip_lines_error
+
+    text = (
+        "@EXPLICIT\n"
+        "https://conda.anaconda.org/conda-forge/noarch/six-1.16.0-pyh6c4a22f_0.tar.bz2"
+        "#e5f25f8dbc060e9a8d912e432202afc2\n"
+        "# pip sjcl @ https://files.pythonhosted.org/packages/16/70/68/sjcl-0.2.1.tar.gz\n"
+    )
+    lock = parse_explicit(text, "conda-linux-64.lock")
+    [pip] = lock.pip
+    assert (pip.name, pip.version, pip.sha256) == ("sjcl", "0.2.1", "")
+    assert "(sjcl 0.2.1 (no hash))" in pip_lines_error(lock)
+
+
+def test_a_pip_line_with_a_broken_hash_is_still_refused() -> None:
+    text = "@EXPLICIT\n# pip sjcl @ https://h/sjcl-0.2.1.tar.gz#md5=0123\n"
+    with pytest.raises(LockstepError, match=r"line 2: not #sha256=<64 hex> after the URL"):
+        parse_explicit(text, "conda-linux-64.lock")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -12,8 +12,13 @@ from lockstep.core.fsutil import read_text
 
 _ARCHIVE_SUFFIXES = (".conda", ".tar.bz2")
 _HASH_RE = re.compile(r"^(?:[0-9a-f]{32}|sha256:[0-9a-f]{64}|[0-9a-f]{64})$")
-# conda-lock's line for a PyPI package of the env: `# pip <name> @ <url>#sha256=<hex>`.
-_PIP_LINE_RE = re.compile(r"^#\s*pip\s+(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s+@\s+(?P<url>\S+)$")
+# conda-lock's line for a PyPI package of the env: `# pip <name> @ <url>#sha256=<hex>`; older
+# conda-lock wrote `# pip <name> @ <url> \` and the hash on a continuation line of its own
+# (`# pip      --hash=sha256:<hex>`), and a URL may come with no hash at all.
+_PIP_LINE_RE = re.compile(
+    r"^#\s*pip\s+(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s+@\s+(?P<url>\S+)(?:\s+\\)?$"
+)
+_PIP_HASH_LINE_RE = re.compile(r"^#\s*pip\s+--hash=sha256:(?P<digest>[0-9a-f]{64})$")
 _PIP_PREFIX_RE = re.compile(r"^#\s*pip\s")
 _SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tgz")
 
@@ -50,7 +55,7 @@ class PipEntry:
     name: str
     version: str
     url: str
-    sha256: str
+    sha256: str  # "" where the lock gives none
 
 
 @dataclass(frozen=True)
@@ -102,24 +107,27 @@ def _file_version(name: str, filename: str) -> str:
 
 
 def parse_pip_line(line: str) -> PipEntry:
-    """Split ``# pip name @ url#sha256=hex`` (conda-lock's spelling)."""
+    """Split ``# pip name @ url#sha256=hex`` (conda-lock's spelling; the hash may be missing,
+    or follow on a ``--hash`` line of its own: parse_explicit attaches it)."""
     match = _PIP_LINE_RE.match(line.strip())
     if match is None:
         raise ValueError(f"not a `# pip NAME @ URL#sha256=HASH` line: {line.strip()!r}")
     url, _, fragment = match.group("url").partition("#")
     algorithm, _, digest = fragment.partition("=")
-    if algorithm != "sha256" or not re.fullmatch(r"[0-9a-f]{64}", digest):
-        raise ValueError(f"no #sha256=<64 hex> after the URL in {line.strip()!r}")
+    if fragment and (algorithm != "sha256" or not re.fullmatch(r"[0-9a-f]{64}", digest)):
+        raise ValueError(f"not #sha256=<64 hex> after the URL in {line.strip()!r}")
     name = match.group("name")
+    # "" where the file name has none (a GitHub archive, `.../archive/v1.0.tar.gz`)
     version = _file_version(name, url.rsplit("/", 1)[-1])
-    if not version:
-        raise ValueError(f"no version in the file name of {url!r}")
     return PipEntry(name, version, url, digest)
 
 
 def pip_lines_error(lock: ExplicitLock) -> str:
     """One line refusing a lock whose ``# pip`` lines conda would skip, and what to do."""
-    names = ", ".join(f"{p.name} {p.version}" for p in lock.pip)
+    names = ", ".join(
+        f"{p.name} {p.version or '(version not in its URL)'}" + ("" if p.sha256 else " (no hash)")
+        for p in lock.pip
+    )
     return (
         f"{lock.path}: {len(lock.pip)} `# pip` line(s) ({names}) that a conda install skips; "
         "move those packages to pyproject.toml (`poetry add NAME`), drop the `pip:` section of "
@@ -140,6 +148,10 @@ def parse_explicit(text: str, path: str = "<lock>") -> ExplicitLock:
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line:
+            continue
+        hash_line = _PIP_HASH_LINE_RE.match(line)
+        if hash_line and pip and not pip[-1].sha256:
+            pip[-1] = replace(pip[-1], sha256=hash_line.group("digest"))
             continue
         if _PIP_PREFIX_RE.match(line) and " @ " in line:
             try:
