@@ -138,6 +138,16 @@ def test_lock_21_marker_of_one_group_is_dropped_when_another_group_needs_it_alwa
 def test_requirement_line_refuses_unhashed_and_vcs() -> None:
     with pytest.raises(PlanError, match="no hashes"):
         requirement_line(_pkg("x", hashes=()), ["main"])
+    # the decision (tooling/README.md): refused with the reason and the fix, never installed
+    # unchecked; Poetry's own installer would install it
+    with pytest.raises(PlanError) as refused:
+        requirement_line(_pkg("x", hashes=()), ["main"])
+    assert str(refused.value).endswith(
+        "poetry.lock has no hashes for it (its index served none when it was locked), so it "
+        "cannot be installed with its hashes checked; lock it from an index that serves hashes "
+        "(PyPI does: `poetry lock --regenerate`), or move it to environment.yml; nothing was "
+        "changed"
+    )
     git = LockedPackage("y", "1", ("main",), None, (), {}, {}, source_type="git", source_url="u")
     with pytest.raises(PlanError, match="git sources are not installable with hashes"):
         requirement_line(git, ["main"])

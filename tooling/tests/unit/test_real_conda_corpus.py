@@ -19,7 +19,7 @@ import yaml
 from lockstep import check, inputhash
 from lockstep.core.explicit import parse_explicit, read_explicit
 from lockstep.core.mirrors import MirrorConfig, rewrite_lock, unmatched_channels
-from lockstep.core.names import conda_to_pypi, pypi_names
+from lockstep.core.names import NAMESAKES, conda_to_pypi, normalize, pypi_names
 from lockstep.core.poetrylock import parse_poetry_lock, read_poetry_lock
 from lockstep.core.settings import Settings
 from lockstep.pins import desired_pins
@@ -68,6 +68,9 @@ def test_every_corpus_name_agrees_with_parselmouth() -> None:
     assert names == set(PARSELMOUTH)
     wrong = {}
     for name in sorted(names):
+        if name in NAMESAKES:  # named like a PyPI project they are not: the one deviation
+            assert pypi_names(name) == NAMESAKES[name]
+            continue
         answer = PARSELMOUTH[name]
         listed = answer if isinstance(answer, list) else []
         mapped = conda_to_pypi(name)
@@ -279,3 +282,31 @@ def test_defaults_channel_is_pkgs_main() -> None:
     )
     assert unmatched_channels(text, config) == []
     assert unmatched_channels(text, MirrorConfig(channels={"main": "file:///m"})) == ["main"]
+
+
+# --------------------------------------------------------------------------- namesakes
+
+
+def test_condas_mamba_is_not_pypis_mamba() -> None:
+    # MPierratos/ekdosi's real lock holds conda's mamba 1.5.2, whose dist-info is named `mamba`;
+    # PyPI's `mamba` is an unrelated test runner (and mamba 2 ships no Python distribution).
+    lock = read_explicit(project("MPierratos__ekdosi") / "conda-linux-64.lock")
+    assert lock.by_name()["mamba"].version == "1.5.2"
+    assert "mamba" not in check.conda_pypi_versions(lock, {})
+    assert conda_to_pypi("mamba") is None and conda_to_pypi("conda") is None
+
+
+def test_condas_ruamel_yaml_fork_is_no_conflict_with_pypis_ruamel_yaml(tmp_path: Path) -> None:
+    # conda's ruamel_yaml 0.15 (its vendored fork; mapping data: ruamel-yaml, ruamel-yaml-conda)
+    # next to the real poetry.lock of MPierratos/ekdosi, which locks PyPI's ruamel-yaml 0.17.40.
+    line = (
+        "https://conda.anaconda.org/conda-forge/linux-64/"
+        "ruamel_yaml-0.15.80-py37h8f50634_1001.tar.bz2#a7314a2fe6a28b4d6c8029c1e563f653"
+    )
+    lock = parse_explicit(f"@EXPLICIT\n{line}\n", "conda-linux-64.lock")
+    poetry = read_poetry_lock(project("MPierratos__ekdosi") / "poetry.lock")
+    locked = {normalize(p["name"]): p["version"] for p in poetry["package"]}
+    assert locked["ruamel-yaml"] == "0.17.40"
+    versions = check.conda_pypi_versions(lock, {})
+    assert versions == {"ruamel-yaml-conda": "0.15.80"}
+    assert "ruamel-yaml" not in versions

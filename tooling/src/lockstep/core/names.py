@@ -6,8 +6,9 @@ offline use and rebuilt by ``invoke refresh-names``. A conda package that the ma
 list, or lists with no distribution, is not a Python distribution: nothing maps to itself by
 default (conda's ``tzdata`` is a data set, PyPI's ``tzdata`` is ``python-tzdata``).
 
-Order of truth: ``[tool.lockstep.pypi-names]`` overrides, then an env's conda-meta (what
-the installed packages really ship: lockstep.core.condameta), then the bundled mapping.
+Order of truth: ``[tool.lockstep.pypi-names]`` overrides, then NAMESAKES (conda packages named
+like a PyPI project they are not), then an env's conda-meta (what the installed packages really
+ship: lockstep.core.condameta), then the bundled mapping.
 """
 
 from __future__ import annotations
@@ -28,6 +29,22 @@ _PACKAGING_WORDS = frozenset({"py", "python", "python3", "base", "core"})
 
 
 _SEPARATORS_RE = re.compile(r"[-_.]+")
+
+# conda packages whose dist-info is named like a PyPI project they are not: they ship no PyPI
+# distribution, or only the one named here. Wins over the mapping and over an env's conda-meta
+# (which reads the same dist-info names). From the mapping data (data/pypi-names.tsv.gz):
+# - ruamel_yaml: conda's own vendored fork (module ``ruamel_yaml``, for conda < 4.12); its builds'
+#   dist-infos are ``ruamel_yaml`` (old) and ``ruamel_yaml_conda``. PyPI's ``ruamel.yaml`` (module
+#   ``ruamel.yaml``) is conda-forge's ``ruamel.yaml``: the two sit side by side, no conflict.
+# - mamba: 1.x shipped a ``mamba`` dist-info (the conda frontend's Python part); PyPI's ``mamba``
+#   is an unrelated test runner, and mamba 2 ships no Python distribution at all.
+# - conda: PyPI's ``conda`` stopped at 4.3 in 2017; conda-forge's ``conda`` is not installable
+#   from PyPI, so no PyPI version can stand for it.
+NAMESAKES: Mapping[str, tuple[str, ...]] = {
+    "ruamel_yaml": ("ruamel-yaml-conda",),
+    "mamba": (),
+    "conda": (),
+}
 
 
 def normalize(name: str) -> str:
@@ -138,6 +155,8 @@ def pypi_names(
     """Every PyPI distribution that a conda package is (empty when it is not Python)."""
     if overrides and conda_name in overrides:
         return (normalize(overrides[conda_name]),) if overrides[conda_name] else ()
+    if conda_name in NAMESAKES:
+        return NAMESAKES[conda_name]
     found = (bundled_table() if table is None else table).get(conda_name, ())
     return own_distributions(conda_name, found)
 

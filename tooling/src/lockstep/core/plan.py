@@ -348,7 +348,14 @@ def requirement_line(package: LockedPackage, groups: Iterable[str] = ()) -> str:
             "publish it to an index or add it as a path dependency outside the lock"
         )
     if not package.hashes:
-        raise PlanError(f"{package.name}: poetry.lock has no hashes for it; run `poetry lock`")
+        # Refused, not installed unchecked: pip --require-hashes is the promise of reproduce,
+        # and Poetry's own installer would install it without a check (tooling/README.md).
+        raise PlanError(
+            f"{package.name} {package.version}: poetry.lock has no hashes for it (its index "
+            "served none when it was locked), so it cannot be installed with its hashes "
+            "checked; lock it from an index that serves hashes (PyPI does: `poetry lock "
+            "--regenerate`), or move it to environment.yml; nothing was changed"
+        )
     line = f"{package.name}=={package.version}"
     return line + "".join(f" \\\n    --hash={h}" for h in package.hashes)
 
