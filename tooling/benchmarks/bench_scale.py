@@ -1,24 +1,30 @@
 """Reproduce at real scale: a benchmark, not a test.
 
 Generates, under a temporary folder, a local conda channel shaped like a real ML env (~150
-packages, ~30,000 files, a few files of 100+ MB; content random but seeded) and a local index of
-~50 wheels; locks it through the tasks (`invoke lock`, `poetry-init`, `pin`); then prints one
-table of medians over interleaved runs, warm and cold package cache:
-  - the raw commands a user would type (frontend create from the explicit lock, pip with hashes,
-    the env variable), `make reproduce`, `invoke reproduce`;
+packages, ~30,000 files, a few files of 100+ MB; content random but seeded; `.conda` archives, as
+conda-forge ships them; two packages with a second, newer build) and a local index of ~50 wheels;
+locks it through the tasks (`invoke lock`, `poetry-init`, `pin`); then prints tables of medians
+over interleaved runs, warm and cold package cache:
+  - on the frontend's path (installer = "frontend"): the raw commands a user would
+    type (frontend create from the explicit lock, pip with hashes, the env variable), `make
+    reproduce`, `invoke reproduce`, each over an env that no longer matches;
   - the frontend's create alone and the hard-link floor (`cp -al` of the unpacked package cache);
   - the PyPI side alone, pip against uv (uv: the wheel's binary in this Python, or
     LOCKSTEP_TEST_UV);
   - the check: `python -m lockstep.precommit` against `python -c pass`, `invoke check` against
     bare `invoke --list` on a one-task tasks.py (bench_check's 300 conda + 150 Poetry packages);
-then the target ratios (TARGETS) and a profile of one warm engine run (where its time goes).
+  - the installers: `make reproduce` by py-rattler and by the frontend for a new env, an env
+    two packages off the lock (the older builds) and one that matches, update's engine step,
+    against py-rattler alone (lockstep.core.rattlerinstall) and `cp -al` of the finished env;
+then the target ratios (TARGETS, INSTALLER_TARGETS) and a profile of one warm engine run.
 
-The conda frontend is the test stand-in (py-rattler behind conda's command line), not conda.
-"Cold" empties the package caches (conda's pkgs, pip's and uv's caches) before each run; the OS
-page cache is left alone. Archives are .tar.bz2 (what the harness writes); conda-forge ships
-.conda (zstd), which unpacks several times faster, so cold figures here overstate unpacking.
+The frontend is the test stand-in (py-rattler behind conda's command line), not conda; with
+`--conda PATH` the installer rows list envs with, and the frontend rows install by, that conda
+(real conda run from its source, say). "Cold" empties the package caches (conda's pkgs, rattler's,
+pip's and uv's caches) before each run; the OS page cache is left alone.
 
 Usage: .venv/bin/python benchmarks/bench_scale.py [--quick] [--runs N] [--cold-runs N]
+           [--conda PATH]
 """
 
 from __future__ import annotations
@@ -104,6 +110,7 @@ LIST = "invoke --list (one-task tasks.py)"
 INVOKE_CHECK = "invoke check"
 # The heading of the target ratios: what the engine, uv and the check must reach.
 TARGETS = "targets (ratios of medians of this run)"
+INSTALLER_TARGETS = "installer targets (ratios of medians of this run)"
 
 # --------------------------------------------------------------------------- what is generated
 
@@ -145,29 +152,61 @@ def _package(number: int, files: int, big_mb: int, seed: int) -> CondaPackage:
     )
 
 
-def _write_generated(args: tuple[int, int, int, int, Path]) -> str:
-    number, files, big_mb, seed, channel = args
+def _write_generated(args: tuple[int, int, int, int, Path, bool]) -> str:
+    number, files, big_mb, seed, channel, changed = args
     package = _package(number, files, big_mb, seed)
-    write_package(package, channel)
+    _as_conda(write_package(package, channel))
+    if changed:
+        # A second build the solver prefers: the lock takes it, the "older" lock the first.
+        newer = _package(number, files, big_mb, seed + 1)
+        _as_conda(write_package(dataclasses.replace(newer, build="h1_1", build_number=1), channel))
     return package.name
+
+
+def _as_conda(archive: Path) -> Path:
+    """The .tar.bz2 that the harness wrote as a .conda (zstd, what conda-forge ships): a zip of
+    metadata.json, info-STEM.tar.zst and pkg-STEM.tar.zst; the .tar.bz2 goes."""
+    import io
+    import tarfile
+
+    import zstandard
+
+    stem = archive.name.removesuffix(".tar.bz2")
+    parts = {"info": io.BytesIO(), "pkg": io.BytesIO()}
+    with (
+        tarfile.open(archive, "r:bz2") as source,
+        tarfile.open(fileobj=parts["info"], mode="w") as info,
+        tarfile.open(fileobj=parts["pkg"], mode="w") as pkg,
+    ):
+        for member in source.getmembers():
+            data = source.extractfile(member) if member.isfile() else None
+            (info if member.name.startswith("info/") else pkg).addfile(member, data)
+    out = archive.with_name(stem + ".conda")
+    compressor = zstandard.ZstdCompressor(level=3)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("metadata.json", json.dumps({"conda_pkg_format_version": 2}))
+        for kind in ("pkg", "info"):
+            zf.writestr(f"{kind}-{stem}.tar.zst", compressor.compress(parts[kind].getvalue()))
+    archive.unlink()
+    return out
 
 
 def build_scale_channel(channel: Path, scale: Scale, workers: int) -> list[str]:
     """The project's packages, the generated ones and a meta package that needs them all."""
     rng = random.Random(SEED)
     counts = _file_counts(scale, rng)
+    changed = {scale.packages // 2, scale.packages // 2 + 1}
     jobs = [
-        (n, counts[n], scale.big_mb if n < scale.big_files else 0, SEED, channel)
+        (n, counts[n], scale.big_mb if n < scale.big_files else 0, SEED, channel, n in changed)
         for n in range(scale.packages)
     ]
     base = [user_site_python(), *(p for p in default_packages() if p.name != "python")]
     for package in base:
-        write_package(package, channel)
+        _as_conda(write_package(package, channel))
     with ProcessPoolExecutor(max_workers=workers) as pool:
         names = list(pool.map(_write_generated, jobs))
-    write_package(
-        CondaPackage(name=META, version="1.0", build="h0_0", depends=tuple(names)), channel
-    )
+    meta = CondaPackage(name=META, version="1.0", build="h0_0", depends=tuple(names))
+    _as_conda(write_package(meta, channel))
     index_channel(channel)
     return names
 
@@ -268,6 +307,12 @@ class Bench:
     def empty_caches(self) -> None:
         for cache in self.caches:
             _rm(cache)
+
+    def drift(self) -> None:
+        """Unset the env's PYTHONNOUSERSITE: the env no longer matches, reproduce replaces it."""
+        state = self.project.prefix / "conda-meta" / "state"
+        if state.is_file():
+            state.write_text("{}")
 
     def reproduce_actions(self) -> dict[str, Callable[[], None]]:
         invoke = [sys.executable, "-m", "invoke"]
@@ -392,6 +437,252 @@ def scale_project(work: Path, scale: Scale) -> Iterator[Project]:
             _run(project, [sys.executable, "-m", "invoke", task])
         print(f"locked through the tasks in {time.perf_counter() - started:.0f} s", flush=True)
         yield project
+
+
+# --------------------------------------------------------------------------- the installers
+
+NEW_RATTLER = "make reproduce, new env (rattler)"
+NEW_FRONTEND = "make reproduce, new env (frontend)"
+NEW_ALONE = "py-rattler alone, new env"
+TWO_RATTLER = "make reproduce, 2 packages off (rattler, in place)"
+TWO_FRONTEND = "make reproduce, 2 packages off (frontend: today)"
+TWO_ALONE = "py-rattler alone, 2 packages off"
+NOOP = "make reproduce, nothing to do"
+UPDATE_RATTLER = "update's engine step, 2 packages (rattler)"
+COLD_RATTLER = "make reproduce, new env, cold (rattler)"
+COLD_FRONTEND = "make reproduce, new env, cold (frontend)"
+COLD_ALONE = "py-rattler alone, new env, cold"
+ENV_FLOOR = "hard-link floor (cp -al of the finished env)"
+
+
+@dataclass(frozen=True)
+class Installers:
+    """The installer rows: make reproduce by each installer against py-rattler alone and the
+    floor; the frontend is the stand-in, or real conda where --conda names one."""
+
+    bench: Bench
+    frontend: str  # the conda executable every row lists envs with (and the frontend rows use)
+    prefix: Path  # where that frontend puts the env
+    pkgs: tuple[Path, ...]  # its package caches (emptied for the cold rows)
+    older: Path  # the lock with the two changed packages at their other build
+
+    @property
+    def project(self) -> Project:
+        return self.bench.project
+
+    def use(self, installer: str) -> None:
+        """[tool.lockstep] installer = ..., as a user sets it."""
+        text = self.project.pyproject.read_text(encoding="utf-8")
+        lines = [ln for ln in text.splitlines(keepends=True) if not ln.startswith("installer = ")]
+        text = "".join(lines).replace(
+            "[tool.lockstep]\n", f'[tool.lockstep]\ninstaller = "{installer}"\n'
+        )
+        self.project.pyproject.write_text(text, encoding="utf-8")
+
+    def make(self) -> None:
+        _run(
+            self.project, ["make", f"ENV_NAME={ENV_NAME}", f"FRONTEND={self.frontend}", "reproduce"]
+        )
+
+    def engine(self, *options: str) -> None:
+        command = ["sh", "tooling/scripts/env-engine.sh", "reproduce", f"--name={ENV_NAME}"]
+        _run(self.project, [*command, f"--frontend={self.frontend}", *options])
+
+    def alone(self, prefix: Path, lock: Path) -> None:
+        """lockstep.core.rattlerinstall: py-rattler's transaction and conda-meta, no engine."""
+        env = {**self.project.env, "PYTHONPATH": str(self.project.root / "tooling" / "src")}
+        command = [sys.executable, "-s", "-m", "lockstep.core.rattlerinstall"]
+        _run(self.project, [*command, "--prefix", prefix, "--lock", lock], env)
+
+    def remove_env(self) -> None:
+        _rm(self.prefix)
+
+    def two_off(self) -> None:
+        """The env as the older lock has it (untimed)."""
+        self.use("rattler")
+        self.engine(f"--conda-lock={self.older}")
+
+    def matching(self) -> None:
+        self.use("rattler")
+        self.make()
+
+    def empty_caches(self) -> None:
+        self.bench.empty_caches()
+        for cache in self.pkgs:
+            _rm(cache)
+
+    def update_step(self) -> None:
+        """What `invoke update` hands the engine: the new locks, committed with the env."""
+        scratch = self.bench.work / "new-locks"
+        scratch.mkdir(exist_ok=True)
+        options = []
+        names = {"conda-linux-64.lock": "--conda-lock", "pyproject.toml": "--pyproject"}
+        names["poetry.lock"] = "--poetry-lock"
+        for name, option in names.items():
+            (scratch / name).write_bytes((self.project.root / name).read_bytes())
+            options.append(f"{option}={scratch / name}")
+        for name in names:
+            options.append(f"--commit={self.project.root / name}={scratch / name}")
+        self.engine(*options)
+
+    def env_floor(self) -> None:
+        dest = self.bench.work / "env-floor"
+        _rm(dest)
+        _run(self.project, ["cp", "-al", self.prefix, dest])
+
+
+def _each(
+    actions: dict[str, tuple[Callable[[], None], Callable[[], None]]], runs: int
+) -> dict[str, float]:
+    """Median seconds of each (before, action) pair, taking turns; ``before`` untimed."""
+    times: dict[str, list[float]] = {name: [] for name in actions}
+    for _ in range(runs):
+        for name, (before, action) in actions.items():
+            times[name].append(_timed(action, before))
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def installer_medians(
+    rows: Installers, runs: int, cold_runs: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    scratch = rows.bench.work / "alone-env"
+    lock = rows.project.lock
+
+    def new(installer: str) -> Callable[[], None]:
+        def before() -> None:
+            rows.use(installer)
+            rows.remove_env()
+
+        return before
+
+    def two_off(installer: str) -> Callable[[], None]:
+        def before() -> None:
+            rows.two_off()
+            rows.use(installer)
+
+        return before
+
+    def alone_two_off() -> None:
+        _rm(scratch)
+        rows.alone(scratch, rows.older)
+
+    rows.matching()  # warms rattler's cache
+    warm = _each(
+        {
+            NEW_RATTLER: (new("rattler"), rows.make),
+            NEW_FRONTEND: (new("frontend"), rows.make),
+            NEW_ALONE: (lambda: _rm(scratch), lambda: rows.alone(scratch, lock)),
+            ENV_FLOOR: (rows.matching, rows.env_floor),
+            TWO_RATTLER: (two_off("rattler"), rows.make),
+            TWO_FRONTEND: (two_off("frontend"), rows.make),
+            TWO_ALONE: (alone_two_off, lambda: rows.alone(scratch, lock)),
+            NOOP: (rows.matching, rows.make),
+            UPDATE_RATTLER: (two_off("rattler"), rows.update_step),
+        },
+        runs,
+    )
+
+    def cold(installer: str) -> Callable[[], None]:
+        def before() -> None:
+            new(installer)()
+            rows.empty_caches()
+
+        return before
+
+    def cold_alone() -> None:
+        _rm(scratch)
+        rows.empty_caches()
+
+    cold_medians = _each(
+        {
+            COLD_RATTLER: (cold("rattler"), rows.make),
+            COLD_FRONTEND: (cold("frontend"), rows.make),
+            COLD_ALONE: (cold_alone, lambda: rows.alone(scratch, lock)),
+        },
+        cold_runs,
+    )
+    rows.use("rattler")
+    return warm, cold_medians
+
+
+def older_lock(project: Project, out: Path) -> Path:
+    """The lock with each package that has two builds at its other one (from the repodata)."""
+    lines = project.lock.read_text(encoding="utf-8").splitlines()
+    changed = 0
+    for number, line in enumerate(lines):
+        url, _, _md5 = line.partition("#")
+        if "/libbench" not in url or "-h1_1." not in url:
+            continue
+        folder = Path(url.removeprefix("file://")).parent
+        repodata = json.loads((folder / "repodata.json").read_text())
+        older = url.rsplit("/", 1)[1].replace("-h1_1.", "-h0_0.")
+        record = {**repodata.get("packages", {}), **repodata.get("packages.conda", {})}[older]
+        lines[number] = f"{url.rsplit('/', 1)[0]}/{older}#{record['md5']}"
+        changed += 1
+    assert changed == 2, f"the lock has {changed} packages with two builds, not 2"
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out
+
+
+def frontend_places(project: Project, conda: str) -> tuple[Path, tuple[Path, ...]]:
+    """Where ``conda`` puts the env, and its package caches (its own `info --json`)."""
+    done = subprocess.run(
+        [conda, "info", "--json"], env=project.env, capture_output=True, text=True, check=True
+    )
+    info = json.loads(done.stdout)
+    return Path(info["envs_dirs"][0]) / ENV_NAME, tuple(Path(p) for p in info["pkgs_dirs"])
+
+
+def installer_targets(
+    warm: dict[str, float], cold: dict[str, float], frontend_rows: dict[str, float]
+) -> list[str]:
+    both = {**warm, **cold}
+    rows = [
+        (
+            "new env, warm / hard-link floor (cp -al of the env)",
+            ratio(both, NEW_RATTLER, ENV_FLOOR),
+            1.3,
+        ),
+        (
+            "new env, warm / cp -al of the package cache",
+            ratio({**both, **frontend_rows}, NEW_RATTLER, FLOOR),
+            1.3,
+        ),
+        ("2 packages off, in place / py-rattler alone", ratio(both, TWO_RATTLER, TWO_ALONE), 2.0),
+        ("nothing to do / today's full recreate", ratio(both, NOOP, TWO_FRONTEND), 0.1),
+        (
+            "update's engine step, 2 packages / today's recreate",
+            ratio(both, UPDATE_RATTLER, TWO_FRONTEND),
+            0.2,
+        ),
+        (
+            "cold, .conda archives / py-rattler alone, cold",
+            ratio(both, COLD_RATTLER, COLD_ALONE),
+            1.2,
+        ),
+        ("frontend path: make reproduce / raw commands", ratio(frontend_rows, MAKE, RAW), 1.03),
+        (
+            "frontend / rattler, new env, warm (report)",
+            ratio(both, NEW_FRONTEND, NEW_RATTLER),
+            None,
+        ),
+        (
+            "frontend / rattler, 2 packages off (report)",
+            ratio(both, TWO_FRONTEND, TWO_RATTLER),
+            None,
+        ),
+    ]
+    lines = [INSTALLER_TARGETS]
+    for label, value, target in rows:
+        shown = "     n/a" if value is None else f"{value:8.2f}"
+        verdict = (
+            "report"
+            if target is None
+            else ("holds" if value is not None and value <= target else "MISSED")
+        )
+        goal = "report it" if target is None else f"<= {target:g}"
+        lines.append(f"  {label:<52}{shown}  target {goal:<9} {verdict}")
+    return lines
 
 
 # --------------------------------------------------------------------------- the check figures
@@ -581,6 +872,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one run: a smoke test")
     parser.add_argument("--runs", type=int, help="warm runs per row")
     parser.add_argument("--cold-runs", type=int, help="cold runs per row")
+    parser.add_argument(
+        "--conda",
+        help="a conda executable for the installer rows (real conda, e.g. run from source)",
+    )
     args = parser.parse_args(argv)
     scale = QUICK if args.quick else FULL
     runs = args.runs or scale.runs
@@ -598,17 +893,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench.reproduce_actions()[RAW]()  # warms every cache for everyone
         lock_lines = sum(1 for ln in project.lock.read_text().splitlines() if ln.startswith("file"))
         files = sum(1 for p in bench.pkgs.rglob("*") if p.is_file() and "/info/" not in str(p))
-        archives = sum(p.stat().st_size for p in (work / "channel").rglob("*.tar.bz2"))
+        archives = sum(p.stat().st_size for p in (work / "channel").rglob("*.conda"))
         print(
             f"env: {lock_lines} conda packages ({files} payload files in the package cache, "
             f"archives {archives / MIB:.0f} MiB), {len(requirements.read_text().splitlines())} "
             f"PyPI wheels; frontend: the conda stand-in (py-rattler)"
         )
-        warm = interleaved(bench.reproduce_actions(), runs)
+        # The first rows are the frontend's full replace: its installer, and an env that no
+        # longer matches (no PYTHONNOUSERSITE) before each, or reproduce would do nothing.
+        frontend = Installers(bench, project.env["CONDA_EXE"], project.prefix, (), project.lock)
+        frontend.use("frontend")
+        warm = interleaved(bench.reproduce_actions(), runs, before=bench.drift)
         warm.update(interleaved({CREATE: bench.create_alone, FLOOR: bench.floor}, runs))
         warm.update(pypi_medians(bench, runs, cold=False))
-        cold = interleaved(bench.reproduce_actions(), cold_runs, before=bench.empty_caches)
+
+        def cold_before() -> None:
+            bench.drift()
+            bench.empty_caches()
+
+        cold = interleaved(bench.reproduce_actions(), cold_runs, before=cold_before)
         cold.update(pypi_medians(bench, cold_runs, cold=True))
+        conda = args.conda or project.env["CONDA_EXE"]
+        prefix, pkgs = frontend_places(project, conda)
+        rows = Installers(bench, conda, prefix, pkgs, older_lock(project, work / "older.lock"))
+        warm20, cold20 = installer_medians(rows, runs, cold_runs)
         check = check_medians(work, scale.check_runs)
         startup = startup_medians(project, scale.check_runs)
         profile = engine_profile(project, min(runs, 3))
@@ -621,6 +929,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines += [f"profile of warm engine runs (median of {min(runs, 3)}; wall s per phase)"]
     lines += [f"  {label:<52}{seconds:8.3f} s" for label, seconds in profile]
     lines += targets(warm, check)
+    frontend_name = f"real conda ({args.conda})" if args.conda else "the conda stand-in"
+    lines += table(f"installers, warm (frontend: {frontend_name})", warm20, runs)
+    lines += table(
+        f"installers, cold (rattler's cache and {frontend_name}'s emptied)", cold20, cold_runs
+    )
+    lines += installer_targets(warm20, cold20, warm)
     print("\n".join(lines))
     return 0
 

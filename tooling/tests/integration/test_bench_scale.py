@@ -58,10 +58,29 @@ def test_quick_mode_prints_the_whole_table() -> None:
         assert len(re.findall(re.escape(label) + SECONDS, out)) == 2, label
     uv_row = re.search(re.escape(bench_scale.UV) + SECONDS, out)
     assert uv_row or f"{bench_scale.UV}" in out and "n/a" in out, out
-    targets = out.split(f"{bench_scale.TARGETS}\n", 1)[1].splitlines()
+    targets = out.split(f"{bench_scale.TARGETS}\n", 1)[1].split("installers, warm")[0].splitlines()
     assert len(targets) == 6, out
     for line in targets:
         assert re.search(r"\d+\.\d\d  target |n/a", line), line
+    for label in (
+        bench_scale.NEW_RATTLER,
+        bench_scale.NEW_FRONTEND,
+        bench_scale.NEW_ALONE,
+        bench_scale.ENV_FLOOR,
+        bench_scale.TWO_RATTLER,
+        bench_scale.TWO_FRONTEND,
+        bench_scale.TWO_ALONE,
+        bench_scale.NOOP,
+        bench_scale.UPDATE_RATTLER,
+        bench_scale.COLD_RATTLER,
+        bench_scale.COLD_FRONTEND,
+        bench_scale.COLD_ALONE,
+    ):
+        assert re.search(re.escape(label) + SECONDS, out), f"no timed row {label!r}:\n{out}"
+    targets20 = out.split(f"{bench_scale.INSTALLER_TARGETS}\n", 1)[1].splitlines()
+    assert len(targets20) == 9, out
+    for line in targets20:
+        assert re.search(r"\d+\.\d\d  target ", line), line
     profile = out.split("profile of warm engine runs", 1)[1].split(bench_scale.TARGETS)[0]
     for _module, _path, label in bench_scale.PHASES:
         assert re.search(re.escape(label) + SECONDS, profile), f"no phase {label!r}:\n{out}"

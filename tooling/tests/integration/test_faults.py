@@ -8,6 +8,7 @@ that every project file is byte-identical.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -32,6 +33,9 @@ from .pyindex import PackageIndex
 
 pytestmark = pytest.mark.integration
 MARKER = "user data of the old env"
+# Both ways the engine installs the conda lock: py-rattler in its own process, and the frontend's
+# `create` (the stand-in's, which fails, hangs and stops half-way as conda does).
+INSTALLERS = ["rattler", "frontend"]
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +54,66 @@ def locked(
     return project
 
 
-@pytest.fixture
-def machine(tmp_path: Path, locked: Project, standin_bin: Path) -> Iterator[Project]:
+def use_installer(project: Project, installer: str) -> None:
+    """[tool.lockstep] installer = ... in the copy's pyproject.toml."""
+    text = project.pyproject.read_text(encoding="utf-8")
+    lines = [ln for ln in text.splitlines(keepends=True) if not ln.startswith("installer = ")]
+    text = "".join(lines).replace(
+        "[tool.lockstep]\n", f'[tool.lockstep]\ninstaller = "{installer}"\n'
+    )
+    project.pyproject.write_text(text, encoding="utf-8")
+
+
+def reproduce_an_older_lock(project: Project) -> None:
+    """The env as older locks had it: filelock at the channel's other version (the lock's line
+    swapped for that record's URL and md5) and tinyhelper 1.0. The next reproduce has one conda
+    package and one wheel to change."""
+    lines = project.lock.read_text(encoding="utf-8").splitlines()
+    number, line = next((n, ln) for n, ln in enumerate(lines) if "/filelock-" in ln)
+    url = line.partition("#")[0]
+    folder = Path(unquote(urlsplit(url).path)).parent
+    packages = json.loads((folder / "repodata.json").read_text())["packages"]
+    name = url.rsplit("/", 1)[1]
+    other = next(f for f, r in packages.items() if r["name"] == "filelock" and f != name)
+    lines[number] = f"{url.rsplit('/', 1)[0]}/{other}#{packages[other]['md5']}"
+    older = project.tmp / "older.lock"
+    older.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    engine = ["sh", "tooling/scripts/env-engine.sh", "reproduce", "--name", project.env_name]
+    done = subprocess.run(
+        [*engine, "--conda-lock", str(older)],
+        cwd=project.root,
+        env=project.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    # and tinyhelper at its other version: the PyPI side has one wheel to change as well
+    python = str(project.prefix / "bin" / "python")
+    pip = [python, "-m", "pip", "install", "--no-deps", "--index-url", project.env["PIP_INDEX_URL"]]
+    done = subprocess.run(
+        [*pip, "tinyhelper==1.0"], env=project.env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def matches_lock(project: Project) -> bool:
+    """conda-meta holds exactly the lock's packages."""
+    meta = {p.stem for p in (project.prefix / "conda-meta").glob("*.json")}
+    urls = [ln.partition("#")[0] for ln in project.lock.read_text().splitlines()]
+    wanted = {u.rsplit("/", 1)[1].removesuffix(".tar.bz2") for u in urls if "://" in u}
+    return meta == wanted
+
+
+@pytest.fixture(params=INSTALLERS)
+def machine(
+    request: pytest.FixtureRequest, tmp_path: Path, locked: Project, standin_bin: Path
+) -> Iterator[Project]:
     """A copy of the project on a machine whose conda root has a space, with the env built once
-    and a marker put into it."""
+    (by each installer) from an older lock, and a marker put into it."""
     project = locked.copy(tmp_path / "my project", tmp_path / "conda state", standin_bin)
-    project.make("reproduce")
+    use_installer(project, request.param)
+    reproduce_an_older_lock(project)
     (project.prefix / "marker.txt").write_text(MARKER)
     yield project
 
@@ -96,14 +154,25 @@ def _wait_for(path: Path, proc: subprocess.Popen[str], seconds: float = 60) -> N
         time.sleep(0.02)
 
 
+def _installer(project: Project) -> str:
+    text = project.pyproject.read_text(encoding="utf-8")
+    return next(i for i in INSTALLERS if f'installer = "{i}"' in text)
+
+
 def _held(project: Project, phase: str) -> subprocess.Popen[str]:
     gate = project.tmp / "gate"
     gate.mkdir(exist_ok=True)
-    if phase == "during-create":  # the stand-in stops half-way: a partial env exists
+    if phase == "during-create" and _installer(project) == "frontend":
+        # the stand-in stops half-way: a partial env exists
         proc = _start(project, LOCKSTEP_STANDIN_GATE="create")
         _wait_for(project.conda_root / "gate-create.reached", proc)
         return proc
-    hold = {"after-the-move": "building", "during-pypi": "pypi", "during-the-swap": "committing"}
+    hold = {
+        "after-the-move": "building",
+        "during-create": "linking",  # py-rattler stops with half of the packages linked
+        "during-pypi": "pypi",
+        "during-the-swap": "committing",
+    }
     proc = _start(project, LOCKSTEP_ENGINE_HOLD=f"{hold[phase]}:{gate}")
     _wait_for(gate / f"{hold[phase]}.reached", proc)
     return proc
@@ -134,7 +203,8 @@ def test_after_sigkill_the_next_run_recovers_and_builds(machine: Project, phase:
     proc.wait(timeout=60)
     done = machine.make("reproduce", "LOCKED=1")
     assert f"an earlier run of '{machine.env_name}' was interrupted" in done.stdout
-    assert not (machine.prefix / "marker.txt").exists()  # recovered, then rebuilt
+    assert matches_lock(machine)  # recovered, then rebuilt (a new env) or changed in place
+    assert (machine.prefix / "marker.txt").exists() == (_installer(machine) == "rattler")
     assert (machine.prefix / "conda-meta").is_dir() and _leftovers(machine) == []
     assert _files(machine) == files
 
@@ -155,6 +225,14 @@ def test_a_frontend_that_fails_to_list_touches_nothing(
     _out, err = proc.communicate(timeout=120)
     assert proc.returncode != 0 and message in err, err
     assert _env(machine) == env and _files(machine) == files
+
+
+def _release(project: Project, phase: str) -> None:
+    if phase == "during-create" and _installer(project) == "frontend":
+        (project.conda_root / "gate-create.release").touch()
+    else:
+        hold = {"during-create": "linking"}.get(phase, phase)
+        (project.tmp / "gate" / f"{hold}.release").touch()
 
 
 # Every frontend command the engine could run, counted by the stand-in (ROOT/.standin-calls)
@@ -233,15 +311,16 @@ def test_two_runs_at_once(machine: Project) -> None:
     first = _held(machine, "during-create")
     second = machine.make("reproduce", expect_rc=None)
     assert "another reproduce/update/env-create of 'faulty' is running" in second.stderr
-    (machine.conda_root / "gate-create.release").touch()
+    _release(machine, "during-create")
     _out, err = first.communicate(timeout=120)
     assert first.returncode == 0, err
-    assert not (machine.prefix / "marker.txt").exists() and _leftovers(machine) == []
+    assert matches_lock(machine) and _leftovers(machine) == []
 
 
+@pytest.mark.parametrize("installer", INSTALLERS)
 @pytest.mark.parametrize("failing_write", [1, 2, 3])
 def test_update_fails_at_each_write_and_keeps_env_and_files(
-    tmp_path: Path, locked: Project, standin_bin: Path, failing_write: int
+    tmp_path: Path, locked: Project, standin_bin: Path, failing_write: int, installer: str
 ) -> None:
     """update's three files go with the env (the engine is handed them, as `invoke update`
     does). The project sits on a small tmpfs with room for only ``failing_write - 1`` of the new
@@ -250,6 +329,7 @@ def test_update_fails_at_each_write_and_keeps_env_and_files(
 
     with tmpfs(tmp_path / "small disk", "4m") as disk:
         project = locked.copy(disk / "my project", tmp_path / "conda state", standin_bin)
+        use_installer(project, installer)
         project.make("reproduce")
         (project.prefix / "marker.txt").write_text(MARKER)
         scratch = tmp_path / "new locks"
@@ -340,16 +420,20 @@ def _channels(project: Project) -> list[str]:
     return [ln.strip()[2:] for ln in block.splitlines() if ln.strip().startswith("- ")]
 
 
+@pytest.mark.parametrize("installer", INSTALLERS)
 def test_reproduce_refuses_a_tampered_channel_archive(
-    tmp_path: Path, locked: Project, standin_bin: Path
+    tmp_path: Path, locked: Project, standin_bin: Path, installer: str
 ) -> None:
     """conda copies a file:// archive unchecked (and records the lock's md5 as if it matched):
     the engine checks every local archive against the lock before anything is touched."""
     project = locked.copy(tmp_path / "my project", tmp_path / "conda state", standin_bin)
-    project.make("reproduce")
+    use_installer(project, installer)
+    reproduce_an_older_lock(project)
     (project.prefix / "marker.txt").write_text(MARKER)
     env, files = _env(project), _files(project)
-    url = next(line for line in project.lock.read_text().splitlines() if "/pytorch-" in line)
+    # A new env reads every archive; a change in place only those of what changes (filelock).
+    package = "pytorch" if installer == "frontend" else "filelock"
+    url = next(ln for ln in project.lock.read_text().splitlines() if f"/{package}-" in ln)
     archive = Path(unquote(urlsplit(url.partition("#")[0]).path))
     original = archive.read_bytes()
     try:
@@ -357,5 +441,5 @@ def test_reproduce_refuses_a_tampered_channel_archive(
         done = project.make("reproduce", expect_rc=None)
     finally:
         archive.write_bytes(original)
-    assert "archive does not match the lock: pytorch-" in done.stderr, done.stderr
+    assert f"archive does not match the lock: {package}-" in done.stderr, done.stderr
     assert _env(project) == env and _files(project) == files

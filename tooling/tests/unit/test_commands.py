@@ -12,6 +12,19 @@ MAMBA = Frontend("mamba", "/opt/conda/bin/mamba")
 MICRO = Frontend("micromamba", "/usr/local/bin/micromamba")
 
 
+def test_rattler_install_runs_the_module_with_prefix_and_lock() -> None:
+    assert commands.rattler_install("/v/bin/python", "/e/my envs/ml", "/p/conda.lock") == [
+        "/v/bin/python",
+        "-s",
+        "-m",
+        "lockstep.core.rattlerinstall",
+        "--prefix",
+        "/e/my envs/ml",
+        "--lock",
+        "/p/conda.lock",
+    ]
+
+
 @pytest.mark.parametrize("fe", [CONDA, MAMBA, MICRO], ids=["conda", "mamba", "micromamba"])
 def test_create_from_lock_names_the_prefix(fe: Frontend) -> None:
     assert commands.create_from_lock(fe, "/e/my envs/ml", "/p/conda-linux-64.lock") == [

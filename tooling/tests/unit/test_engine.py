@@ -45,6 +45,8 @@ invoke = "^3.0"
 
 [tool.lockstep]
 env-name = "ml"
+# The fake conda's archives are not conda packages: these tests are the frontend path's.
+installer = "frontend"
 """
 MARKER = "user data in the old env"
 
@@ -208,6 +210,63 @@ def test_fresh_env_exact_frontend_calls(setup: Setup) -> None:
     )
     assert f"+ {fe} create" in done.stdout.replace("'", "")
     assert setup.leftovers() == []
+
+
+def _as_planned(setup: Setup) -> list[Path]:
+    """Make the fake's env what a real install leaves: conda-meta/history (conda's mark of an
+    env) and a dist-info of each distribution the PyPI side plans (the fake pip installs none)."""
+    from lockstep.core import condameta, engine
+    from lockstep.core.plan import lock_environment
+
+    (setup.prefix / "conda-meta" / "history").write_text("")
+    side = engine.read_poetry_side(
+        setup.project / "pyproject.toml", setup.project / "poetry.lock", "conda"
+    )
+    records = condameta.read_conda_meta(setup.prefix)
+    environment = lock_environment("linux-64", condameta.python_version(records))
+    plan = side.plan(list(condameta.provided_distributions(records.values())), environment)
+    site = setup.prefix / "lib" / "python3.11" / "site-packages"
+    folders = [site / f"{p.name.replace('-', '_')}-{p.version}.dist-info" for p in plan.install]
+    for folder in folders:
+        folder.mkdir(parents=True)
+    assert folders
+    return folders
+
+
+def test_an_env_that_matches_both_locks_is_left_alone(setup: Setup) -> None:
+    _ok(setup.run())
+    folders = _as_planned(setup)
+    before, calls = setup.env_snapshot(), len(setup.calls())
+    state = setup.envs_dir / ".ml.lockstep"
+    lock_before = (state / "lock").stat()
+    done = _ok(setup.run())
+    assert done.stdout.splitlines() == [
+        f"lockstep: 'ml' at {setup.prefix} already matches conda-linux-64.lock and poetry.lock; "
+        "nothing to do"
+    ]
+    assert [c[:2] for c in setup.calls()[calls:]] in (
+        [["info", "--json"], ["env", "list"]],
+        [["env", "list"], ["info", "--json"]],
+    )  # the listing only
+    assert setup.env_snapshot() == before and setup.leftovers() == []
+    assert (state / "lock").stat().st_mtime_ns == lock_before.st_mtime_ns
+    # One distribution at another version: not a match, so the env is rebuilt.
+    folders[0].rename(folders[0].with_name(folders[0].name.replace("-", "-0", 1)))
+    done = _ok(setup.run())
+    assert "nothing to do" not in done.stdout and "create" in [c[0] for c in setup.calls()[calls:]]
+
+
+def test_a_run_under_way_is_not_taken_for_a_match(setup: Setup) -> None:
+    """An interrupted run's journal means the env is not what it looks like: recover, rebuild."""
+    _ok(setup.run())
+    _as_planned(setup)
+    journal = setup.envs_dir / ".ml.lockstep" / "journal.json"
+    journal.write_text(
+        json.dumps({"version": 1, "prefix": str(setup.prefix), "phase": "committed"})
+    )
+    done = _ok(setup.run())
+    assert "nothing to do" not in done.stdout
+    assert "an earlier run of 'ml' was interrupted" in done.stdout
 
 
 def test_existing_env_is_replaced_only_when_the_new_one_is_complete(setup: Setup) -> None:

@@ -43,8 +43,17 @@ def test_lists_become_tuples() -> None:
         ({"pypi-names": {"pytorch": 1}}, "must map names to strings"),
         ({"lock-file-template": "conda.lock"}, "must contain {platform}"),
         ({"frontend": "pip"}, "frontend 'pip' is not one of"),
+        ({"installer": "pixi"}, "installer 'pixi' is not one of auto, rattler, frontend"),
     ],
-    ids=["typo", "platforms-not-list", "name-not-str", "mapping-values", "template", "frontend"],
+    ids=[
+        "typo",
+        "platforms-not-list",
+        "name-not-str",
+        "mapping-values",
+        "template",
+        "frontend",
+        "installer",
+    ],
 )
 def test_bad_table_is_refused(table: dict, message: str) -> None:
     with pytest.raises(LockstepError, match=message.replace("[", r"\[").replace("{", r"\{")):

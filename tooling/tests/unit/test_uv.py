@@ -16,6 +16,7 @@ from lockstep.core.installer import (
     install_command,
     pip_install_command,
     root_install_command,
+    uninstall_command,
     uv_install_command,
     uv_root_install_command,
 )
@@ -159,3 +160,26 @@ def test_the_installer_cli_uses_uv_from_the_env_or_path(
         [str(uv), "pip", "install", "--python", python, "--no-deps", "--no-build-isolation", "-e"],
     ]
     assert calls[1][8:] == [str(root)]
+
+
+def test_uninstall_by_uv_and_by_pip() -> None:
+    uv = Path("/e/bin/uv")
+    assert uninstall_command(PY, ["by-hand", "old"], uv) == [
+        "/e/bin/uv",
+        "pip",
+        "uninstall",
+        "--python",
+        PY,
+        "by-hand",
+        "old",
+    ]
+    assert uninstall_command(PY, ["by-hand"]) == [
+        PY,
+        "-m",
+        "pip",
+        "uninstall",
+        "--yes",
+        "--no-input",
+        "--disable-pip-version-check",
+        "by-hand",
+    ]

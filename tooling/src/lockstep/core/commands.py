@@ -9,6 +9,7 @@ from lockstep.core import variables
 from lockstep.core.frontend import Frontend
 
 ENGINE_MODULE = "lockstep.core.engine"
+RATTLER_MODULE = "lockstep.core.rattlerinstall"
 # The Dockerfile's build arguments that `docker-build` passes on from the caller's environment.
 DOCKER_BUILD_ARGS = (
     "BASE_IMAGE",
@@ -35,6 +36,12 @@ def env_list(fe: Frontend) -> list[str]:
 def create_from_lock(fe: Frontend, prefix: str, lock_file: str) -> list[str]:
     """An explicit lock into a new env at ``prefix`` (no solve)."""
     return [fe.path, "create", "--yes", "--prefix", prefix, "--file", lock_file]
+
+
+def rattler_install(python: str, prefix: str, lock_file: str) -> list[str]:
+    """An explicit lock into the env at ``prefix`` by py-rattler (lockstep.core.rattlerinstall):
+    a new env, or a transaction of only what differs."""
+    return [python, "-s", "-m", RATTLER_MODULE, "--prefix", prefix, "--lock", lock_file]
 
 
 def create_from_specs(
@@ -74,6 +81,7 @@ class ReproduceRequest:
     poetry_lock: str | None = None
     pyproject: str | None = None
     bundle: str | None = None  # an offline bundle's folder instead of channels and indexes
+    installer: str | None = None  # rattler, frontend or auto (default: the installer setting)
     force: bool = False
     locked: bool = False  # refuse when there is no conda lock yet
     commit: tuple[tuple[str, str], ...] = ()  # (dest, source): written with the env, all or none
@@ -89,6 +97,7 @@ REPRODUCE_VALUES = (
     ("--poetry-lock", "poetry_lock"),
     ("--pyproject", "pyproject"),
     ("--bundle", "bundle"),
+    ("--installer", "installer"),
 )
 
 

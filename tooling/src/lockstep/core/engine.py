@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import errno
 import fcntl
 import json
@@ -52,6 +53,9 @@ from lockstep.core import (
     envvars,
     mirrors,
     nvidia,
+    rattlerinstall,
+    snapshot,
+    uptodate,
     variables,
     variants,
 )
@@ -67,8 +71,22 @@ from lockstep.core.fsutil import (
     read_text,
     write_files_atomically,
 )
-from lockstep.core.installer import env_python, env_python_version, env_uv, install_locked
-from lockstep.core.plan import PoetrySide, lock_environment, planned_from_lock, read_poetry_side
+from lockstep.core.installer import (
+    env_python,
+    env_python_version,
+    env_uv,
+    install_locked,
+    uninstall_command,
+)
+from lockstep.core.names import normalize
+from lockstep.core.plan import (
+    Plan,
+    PoetrySide,
+    lock_environment,
+    planned_from_lock,
+    read_poetry_side,
+)
+from lockstep.core.poetrylock import LockedPackage
 from lockstep.core.settings import Settings, check_env_name, load_settings
 
 # Exit status of `reproduce` when there is no conda lock yet and --locked was not given: the
@@ -79,6 +97,10 @@ STATE_SUFFIX = ".lockstep"
 LEGACY_BACKUP_SUFFIX = ".lockstep-backup"
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 JOURNAL_VERSION = 1
+# The journal's mode of a change made in place (snapshot, not a move aside).
+PATCH = "patch"
+# The folder that holds the lockstep package this engine runs from.
+_PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 
 class Interrupted(BaseException):
@@ -277,6 +299,11 @@ class EnvState:
         return self.folder / "previous-env"
 
     @property
+    def snapshot(self) -> Path:
+        """Hard links of what an in-place change may replace (lockstep.core.snapshot)."""
+        return self.folder / "snapshot"
+
+    @property
     def saved_files(self) -> Path:
         return self.folder / "previous-files"
 
@@ -380,10 +407,15 @@ def undo(state: EnvState, journal: Mapping[str, Any]) -> str:
     prefix = Path(journal["prefix"])
     if journal.get("phase") == "committed":
         _remove_tree(state.backup)
+        shutil.rmtree(state.snapshot, ignore_errors=True)
         shutil.rmtree(state.saved_files, ignore_errors=True)
         state.journal.unlink(missing_ok=True)
         return "finished the clean-up of a completed run"
-    if state.backup.exists():
+    if journal.get("mode") == PATCH:
+        restored = snapshot.restore(prefix, state.snapshot)
+        shutil.rmtree(state.snapshot, ignore_errors=True)
+        done = f"put the previous env back at {prefix} ({restored} files from its snapshot)"
+    elif state.backup.exists():
         if prefix.exists() or prefix.is_symlink():
             _remove_tree(prefix)
         os.rename(state.backup, prefix)
@@ -440,10 +472,18 @@ class Commit:
 class Transaction:
     """Replace the env at ``prefix``: keep the old one until everything new is in place."""
 
-    def __init__(self, state: EnvState, name: str, keep_old: bool = True) -> None:
+    def __init__(
+        self,
+        state: EnvState,
+        name: str,
+        keep_old: bool = True,
+        kept: Sequence[str] | None = None,
+    ) -> None:
         self.state = state
         self.name = name
         self.keep_old = keep_old
+        # In place (PATCH): the env stays where it is, a snapshot of all but these files undoes.
+        self.kept = kept
         self.journal: dict[str, Any] = {
             "version": JOURNAL_VERSION,
             "name": name,
@@ -453,13 +493,22 @@ class Transaction:
             "had_env": state.prefix.exists(),
             "files": [],
         }
+        if kept is not None:
+            self.journal["mode"] = PATCH
 
     def begin(self) -> None:
-        """Move the old env aside (or, with keep_old False, delete it: --force)."""
+        """Move the old env aside (or, with keep_old False, delete it: --force), or snapshot it
+        to change it in place."""
         write_journal(self.state, self.journal)
         _hold("moving")
         with SIGNALS.deferred():
-            if self.journal["had_env"]:
+            if self.kept is not None:
+                linked = snapshot.take(self.state.prefix, self.state.snapshot, self.kept)
+                say(
+                    f"lockstep: changing '{self.name}' in place; {linked} files it may replace "
+                    "are kept as hard links until it matches the locks"
+                )
+            elif self.journal["had_env"]:
                 if self.keep_old:
                     say(f"lockstep: keeping the current '{self.name}' until the new one is built")
                     os.rename(self.state.prefix, self.state.backup)
@@ -523,24 +572,39 @@ def install_poetry_side(
     python = env_python_version(prefix, records)
     environment = lock_environment(machine_platform(), python)
     plan = side.plan(list(provided), environment)
+    # What is there at the locked version stays (an env changed in place); what neither lock
+    # has goes, as it would from a new env.
+    installed = uptodate.pypi_distributions(prefix, records.values())
+    planned = _planned(side, plan)
+    missing = dataclasses.replace(plan, install=[p for p in plan.install if _differs(p, installed)])
     if offline is None:
-        lines = side.requirement_lines(plan)
+        lines = side.requirement_lines(missing)
     else:
-        lines = bundle.requirement_lines(offline.manifest, plan.install, side.groups)
+        lines = bundle.requirement_lines(offline.manifest, missing.install, side.groups)
     env = child_environ()
     if lines:
         _hold("pypi")
+    project_name = normalize(str(side.pyproject.get("project", {}).get("name", "")))
+    editable = side.package_mode and installed.get(project_name) != planned.get(project_name)
     install_locked(
         lambda command: run_step(command, env),
         str(env_python(prefix)),
-        plan,
+        missing,
         lines,
         env,
         uv=env_uv(prefix),
         find_links=str(bundle.wheels_dir(offline.folder)) if offline else None,
-        project_dir=project_dir if side.package_mode else None,
+        project_dir=project_dir if editable else None,
         report=say,
     )
+    extra = sorted(set(installed) - set(planned))
+    if extra:
+        run_step(uninstall_command(str(env_python(prefix)), extra, env_uv(prefix)), env)
+
+
+def _differs(package: LockedPackage, installed: Mapping[str, str]) -> bool:
+    have = installed.get(normalize(package.name))
+    return have is None or normalize(have) != normalize(package.version)
 
 
 # --------------------------------------------------------------------------- the actions
@@ -555,6 +619,8 @@ class Request:
     force: bool = False
     commit: Commit = field(default_factory=Commit)
     env_vars: dict[str, str] = field(default_factory=dict)
+    # Change the existing env in place, these files (of the packages that stay) untouched.
+    kept: list[str] | None = None
 
 
 def _find(fe: Frontend, name: str) -> tuple[EnvListing, EnvState]:
@@ -562,14 +628,21 @@ def _find(fe: Frontend, name: str) -> tuple[EnvListing, EnvState]:
     return listing, EnvState(listing.target(name))
 
 
-def replace_env(request: Request, build: Any, preflight: Any = None) -> Path:
+def replace_env(
+    request: Request,
+    build: Any,
+    preflight: Any = None,
+    found: tuple[EnvListing, EnvState] | None = None,
+) -> Path:
     """Lock, recover, check, move aside, build, commit; undo on any failure or signal."""
-    _listing, state = _find(request.frontend, request.name)
+    _listing, state = found or _find(request.frontend, request.name)
     with exclusive(state, request.name):
         recover(state, request.name)
         if preflight is not None:
             preflight(state)
-        transaction = Transaction(state, request.name, keep_old=not request.force)
+        transaction = Transaction(
+            state, request.name, keep_old=not request.force, kept=request.kept
+        )
         try:
             transaction.begin()
             build(state.prefix)
@@ -588,11 +661,16 @@ def replace_env(request: Request, build: Any, preflight: Any = None) -> Path:
     return state.prefix
 
 
-def _settings(project_dir: str, name: str | None, frontend: str | None) -> Settings:
+def _settings(
+    project_dir: str, name: str | None, frontend: str | None, installer: str | None = None
+) -> Settings:
     """[tool.lockstep] of the project, with the arguments given (an empty one means unset: make
     passes its variables whether set or not)."""
     return load_settings(
-        Path(project_dir).absolute(), env_name=name or None, frontend=frontend or None
+        Path(project_dir).absolute(),
+        env_name=name or None,
+        frontend=frontend or None,
+        installer=installer or None,
     )
 
 
@@ -613,7 +691,7 @@ def _resolve(project_dir: Path, value: str | None, default: str) -> Path:
 def reproduce(request: ReproduceRequest) -> int:
     """Recreate the env from the conda lock and poetry.lock: validate everything, then build."""
     project = Path(request.project_dir).absolute()
-    settings = _settings(request.project_dir, request.name, request.frontend)
+    settings = _settings(request.project_dir, request.name, request.frontend, request.installer)
     platform = machine_platform()
     lock_path = _resolve(project, request.conda_lock, settings.lock_file(platform))
     variants.check_requested(request.variant)
@@ -652,29 +730,52 @@ def reproduce(request: ReproduceRequest) -> int:
     )
     commit = Commit([(Path(d).absolute(), Path(s).absolute()) for d, s in request.commit])
     _writable([dest for dest, _ in commit.pairs])
+    installer = rattlerinstall.choose(settings.installer, rattlerinstall.importable())
     with (
         tempfile.TemporaryDirectory(prefix="lockstep-") as tmp,
-        ThreadPoolExecutor(max_workers=1) as background,
+        ThreadPoolExecutor(max_workers=2) as background,
     ):
+        found = background.submit(_find, fe, settings.env_name)
         install_lock = _mirrored(lock_path, Path(tmp), offline)
-        # Hashing the local archives (CPU) overlaps the env listing (frontend start-ups); it
-        # ends before the env is touched, so a mismatch still changes nothing.
         to_install = lock if install_lock == lock_path else read_explicit(install_lock)
-        hashing = background.submit(verify_archives, to_install)
+        state = found.result()[1]
+        if not (commit.pairs or request.force):
+            matched = _matches(state, lock, side)
+            if matched:
+                say(
+                    f"lockstep: '{settings.env_name}' at {matched} already matches "
+                    f"{lock_path.name} and {side.poetry_lock_path.name}; nothing to do"
+                )
+                return 0
+        kept, changing = None, {e.name for e in to_install.entries}
+        if installer == rattlerinstall.RATTLER and not request.force:
+            kept, changing = _in_place(state.prefix, lock)
+        # Only the archives that will be read are hashed (every one for a new env, those of the
+        # changed packages in place), after the listing: an env that matches needs none. It
+        # ends before the env is touched, so a mismatch still changes nothing.
+        subset = tuple(e for e in to_install.entries if kept is None or e.name in changing)
+        hashing = background.submit(
+            verify_archives, dataclasses.replace(to_install, entries=subset)
+        )
 
         def archives_match(_state: EnvState) -> None:
             checked = hashing.result()
             if checked:
                 say(f"lockstep: {checked} local archives match {lock_path.name}")
 
-        job = Request(settings.env_name, fe, request.force, commit)
+        job = Request(settings.env_name, fe, request.force, commit, kept=kept)
 
         def build(prefix: Path) -> None:
             # update's new locks are fresh by construction; the CPU lock's inputs are derived
             # (`invoke check` hashes them: that needs the tooling).
             if not commit.pairs and lock_path == cuda_lock:
                 _warn_if_stale(project, settings, lock, side)
-            run_step(commands.create_from_lock(fe, str(prefix), str(install_lock)))
+            if installer == rattlerinstall.RATTLER:
+                command = commands.rattler_install(sys.executable, str(prefix), str(install_lock))
+                # The child imports this very package, wherever it was run from.
+                run_step(command, {**child_environ(), "PYTHONPATH": str(_PACKAGE_ROOT)})
+            else:
+                run_step(commands.create_from_lock(fe, str(prefix), str(install_lock)))
             if not env_python(prefix).exists():
                 raise LockstepError(
                     f"the env from {lock_path.name} has no bin/python; add python to "
@@ -682,10 +783,52 @@ def reproduce(request: ReproduceRequest) -> int:
                 )
             install_poetry_side(prefix, side, project, offline)
 
-        prefix = replace_env(job, build, archives_match)
+        prefix = replace_env(job, build, archives_match, (found.result()[0], state))
     locks = f"{lock_path.name} and {side.poetry_lock_path.name}"
     say(f"lockstep: '{settings.env_name}' at {prefix} matches {locks}")
     return 0
+
+
+def _planned(side: PoetrySide, plan: Plan) -> dict[str, str]:
+    """Normalised name -> version of every distribution the PyPI side puts into the env: the
+    plan's, and the project itself (editable) in package mode."""
+    planned = {normalize(p.name): p.version for p in plan.install}
+    if side.package_mode:
+        project = side.pyproject.get("project", {})
+        planned[normalize(str(project.get("name", "")))] = str(project.get("version", ""))
+    return planned
+
+
+def _in_place(prefix: Path, lock: ExplicitLock) -> tuple[list[str] | None, set[str]]:
+    """For an env that exists: the files of its packages that stay as locked (a transaction in
+    place leaves them alone) and the names of the packages that change; (None, set()) where
+    there is no env to change."""
+    if not (prefix / "conda-meta" / "history").is_file():
+        return None, set()
+    records = condameta.read_conda_meta(prefix)
+    diff = uptodate.conda_diff(lock, records)
+    return [f for name in diff.unchanged for f in records[name].files], set(diff.install)
+
+
+def _matches(state: EnvState, lock: ExplicitLock, side: PoetrySide) -> Path | None:
+    """The env's prefix when it already matches both locks (lockstep.core.uptodate says what
+    that checks), else None; nothing is written, not even the lock file beside the env."""
+    prefix = state.prefix
+    if not (prefix / "conda-meta" / "history").is_file():
+        return None
+    with uptodate.no_run_under_way(state.lock_file, state.journal) as free:
+        if not free or not uptodate.user_site_off(prefix):
+            return None
+        records = condameta.read_conda_meta(prefix)
+        if not uptodate.conda_diff(lock, records).empty:
+            return None
+        python = condameta.python_version(records)
+        environment = lock_environment(machine_platform(), python)
+        plan = side.plan(list(condameta.provided_distributions(records.values())), environment)
+        installed = uptodate.pypi_distributions(prefix, records.values())
+        if uptodate.pypi_differences(installed, _planned(side, plan)):
+            return None
+    return prefix
 
 
 def choose_lock(
@@ -866,6 +1009,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--force", action="store_true", help="delete the old env first")
     rep.add_argument("--locked", action="store_true", help="refuse when there is no conda lock")
     rep.add_argument("--bundle", help="install offline from this bundle (`invoke bundle`)")
+    rep.add_argument("--installer", help="rattler, frontend or auto (default: installer setting)")
     rep.add_argument(
         "--commit",
         type=_pair,

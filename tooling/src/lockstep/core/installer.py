@@ -143,6 +143,14 @@ def uv_root_install_command(uv: str, python: str, project_dir: str) -> list[str]
     return [*command, "-e", project_dir]
 
 
+def uninstall_command(python: str, names: Iterable[str], uv: Path | None = None) -> list[str]:
+    """Distributions removed from the env ``python`` runs in, by the env's uv when it has one."""
+    if uv is not None:
+        return [str(uv), "pip", "uninstall", "--python", python, *names]
+    command = [python, "-m", "pip", "uninstall", "--yes", "--no-input"]
+    return [*command, "--disable-pip-version-check", *names]
+
+
 def install_command(
     python: str,
     requirements: str,

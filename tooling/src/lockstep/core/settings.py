@@ -16,6 +16,8 @@ from lockstep.core.frontend import FRONTENDS, kind_of
 from lockstep.core.fsutil import read_text
 
 PYPROJECT = "pyproject.toml"
+# The installer setting's values (lockstep.core.rattlerinstall.choose reads them).
+INSTALLERS = ("auto", "rattler", "frontend")
 
 # conda's own rule for env names, minus what breaks a path or a shell word.
 _ENV_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,63}$")
@@ -92,6 +94,9 @@ class Settings:
     poetry_lock_file: str = "poetry.lock"
     # "auto" or one of FRONTENDS, or a path to one of them.
     frontend: str = "auto"
+    # Who installs the conda lock: "rattler" (py-rattler, in-process speed), "frontend" (the
+    # frontend's `create`), or "auto": rattler where py-rattler imports, else the frontend.
+    installer: str = "auto"
     # conda name -> PyPI name overrides ("" = not a Python distribution).
     pypi_names: Mapping[str, str] = field(default_factory=dict)
     # Poetry dependency group that `pin` owns.
@@ -195,6 +200,10 @@ def validate(settings: Settings, source: str = PYPROJECT) -> None:
     for platform in settings.platforms:
         _check_lock_file_name(settings, platform, source)
         _check_lock_file_name(settings, platform, source, cpu=True)
+    if settings.installer not in INSTALLERS:
+        raise LockstepError(
+            f"{source}: installer {settings.installer!r} is not one of {', '.join(INSTALLERS)}"
+        )
     if settings.exclude_newer:
         try:
             settings.cooldown()

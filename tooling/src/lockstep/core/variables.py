@@ -97,8 +97,8 @@ ENGINE_HOLD = Variable(
     TEST,
     "",
     "`PHASE:DIR`: the engine writes `DIR/PHASE.reached` at that phase and waits for "
-    "`DIR/PHASE.release` (the fault tests signal it there)",
-    "engine",
+    "`DIR/PHASE.release` (the fault tests signal it there; `linking`: py-rattler's install)",
+    "engine, core/rattlerinstall",
 )
 SKIP_IMAGE = Variable(
     "LOCKSTEP_SKIP_IMAGE",
