@@ -206,6 +206,13 @@ class Project:
             shutil.copytree(self.root, root)
         return Project(root, self.env_name, tool_env(state, standin_bin, self.env["PIP_INDEX_URL"]))
 
+    def use_installer(self, installer: str) -> None:
+        """[tool.lockstep] installer = ... (rattler, frontend or auto) in pyproject.toml."""
+        text = self.pyproject.read_text(encoding="utf-8")
+        lines = [ln for ln in text.splitlines(keepends=True) if not ln.startswith("installer = ")]
+        setting = f'[tool.lockstep]\ninstaller = "{installer}"\n'
+        self.pyproject.write_text("".join(lines).replace("[tool.lockstep]\n", setting), "utf-8")
+
     def without_python_tools(self) -> Project:
         """The same project with the test venv (invoke, Poetry, conda-lock) off PATH."""
         venv_bin = str(Path(sys.executable).parent)

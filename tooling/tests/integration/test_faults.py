@@ -54,16 +54,6 @@ def locked(
     return project
 
 
-def use_installer(project: Project, installer: str) -> None:
-    """[tool.lockstep] installer = ... in the copy's pyproject.toml."""
-    text = project.pyproject.read_text(encoding="utf-8")
-    lines = [ln for ln in text.splitlines(keepends=True) if not ln.startswith("installer = ")]
-    text = "".join(lines).replace(
-        "[tool.lockstep]\n", f'[tool.lockstep]\ninstaller = "{installer}"\n'
-    )
-    project.pyproject.write_text(text, encoding="utf-8")
-
-
 def reproduce_an_older_lock(project: Project) -> None:
     """The env as older locks had it: filelock at the channel's other version (the lock's line
     swapped for that record's URL and md5) and tinyhelper 1.0. The next reproduce has one conda
@@ -112,7 +102,7 @@ def machine(
     """A copy of the project on a machine whose conda root has a space, with the env built once
     (by each installer) from an older lock, and a marker put into it."""
     project = locked.copy(tmp_path / "my project", tmp_path / "conda state", standin_bin)
-    use_installer(project, request.param)
+    project.use_installer(request.param)
     reproduce_an_older_lock(project)
     (project.prefix / "marker.txt").write_text(MARKER)
     yield project
@@ -329,7 +319,7 @@ def test_update_fails_at_each_write_and_keeps_env_and_files(
 
     with tmpfs(tmp_path / "small disk", "4m") as disk:
         project = locked.copy(disk / "my project", tmp_path / "conda state", standin_bin)
-        use_installer(project, installer)
+        project.use_installer(installer)
         project.make("reproduce")
         (project.prefix / "marker.txt").write_text(MARKER)
         scratch = tmp_path / "new locks"
@@ -427,7 +417,7 @@ def test_reproduce_refuses_a_tampered_channel_archive(
     """conda copies a file:// archive unchecked (and records the lock's md5 as if it matched):
     the engine checks every local archive against the lock before anything is touched."""
     project = locked.copy(tmp_path / "my project", tmp_path / "conda state", standin_bin)
-    use_installer(project, installer)
+    project.use_installer(installer)
     reproduce_an_older_lock(project)
     (project.prefix / "marker.txt").write_text(MARKER)
     env, files = _env(project), _files(project)

@@ -80,7 +80,10 @@ def test_finish_conda_meta(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     written = json.loads(record.read_text())["paths_data"]["paths"]
-    assert written == [{"_path": "bin/python", "path_type": "softlink"}, paths[1]]
+    assert written == [
+        {"_path": "bin/python", "path_type": "softlink"},
+        {**paths[1], "sha256_in_prefix": "a" * 64},
+    ]
     assert record.stat().st_mode & 0o777 == 0o644
     assert (meta / "history").read_text().startswith("==> ")
     assert float((meta / "created_at").read_text())
@@ -88,3 +91,32 @@ def test_finish_conda_meta(tmp_path: Path) -> None:
     assert registry.read_text() == f"{prefix}\n"
     rattlerinstall.register(prefix, home=tmp_path / "home")
     assert registry.read_text() == f"{prefix}\n"  # once, as conda's register_env
+
+
+def test_history_gets_a_revision_only_when_something_changed(tmp_path: Path) -> None:
+    prefix = tmp_path / "env"
+    meta = prefix / "conda-meta"
+    meta.mkdir(parents=True)
+    zlib = _record("zlib", "1.3", "file:///ch/linux-64/zlib-1.3-h0_0.conda")
+    (meta / "zlib-1.3-h0_0.json").write_text("{}")
+    home = tmp_path / "home"
+    rattlerinstall.finish_conda_meta(prefix, [zlib], "first", home=home)
+    first = (meta / "history").read_text()
+    assert first.count("==> ") == 1 and "+file:///ch/linux-64::zlib-1.3-h0_0" in first
+    unchanged = rattlerinstall.record_inodes(prefix)
+    rattlerinstall.finish_conda_meta(prefix, [zlib], "again", home=home, before=unchanged)
+    assert (meta / "history").read_text() == first  # nothing changed: no revision
+    (meta / "old-1-0.json").write_text(json.dumps({"url": "file:///ch/noarch/old-1-0.conda"}))
+    removed = rattlerinstall.removed_by(prefix, [zlib])
+    assert removed == ["file:///ch/noarch::old-1-0"]
+    (meta / "old-1-0.json").unlink()
+    rattlerinstall.finish_conda_meta(
+        prefix, [zlib], "third", home=home, before=unchanged, removed=removed
+    )
+    history = (meta / "history").read_text()
+    assert history.startswith(first) and history.count("==> ") == 2
+    assert history.splitlines()[-3:] == [
+        "# cmd: third",
+        "-file:///ch/noarch::old-1-0",
+        "# update specs: ['file:///ch/linux-64::zlib==1.3=h0_0']",
+    ]

@@ -11,8 +11,9 @@ What it writes must be what conda, mamba and micromamba read as their own env:
   ``paths_data`` sha256 per file, which ``conda doctor`` and ``invoke doctor`` check), made
   readable as the umask allows (rattler creates them 0600: other users of a shared env could not
   list it);
-- ``conda-meta/history``: conda lists only folders that have it as envs; written as conda writes
-  it (a dated block of ``+channel::name-version-build`` lines), replaced, never appended in place;
+- ``conda-meta/history``: conda lists only folders that have it as envs; a revision per
+  transaction that changed something, as conda writes it (a dated block of ``-``/``+``
+  ``channel/subdir::name-version-build`` lines and the specs), replaced, never appended in place;
 - ``~/.conda/environments.txt``: the prefix registered as conda's ``register_env`` does.
 
 py-rattler is imported here only, and only when the engine chose it (:func:`choose`): the rest of
@@ -116,7 +117,13 @@ def lock_records(lock: ExplicitLock) -> list[Any]:
             "check the channel URLs (or set installer = 'frontend'); nothing was changed"
         ) from None
     known = {unquote(r.url): r for group in queried for r in group}
-    known.update({unquote(e.url): r for e, r in zip(from_archive, archived, strict=True)})
+    for entry, record in zip(from_archive, archived, strict=True):
+        digest = entry.md5.rpartition(":")[2]
+        if record.md5 is None and len(digest) == 32:
+            # conda records the lock's md5 for an explicit URL; the engine checked the file
+            # against it before anything was touched
+            record.md5 = bytes.fromhex(digest)
+        known[unquote(entry.url)] = record
     records = []
     for entry in lock.entries:
         record = known.get(unquote(entry.url))
@@ -202,51 +209,90 @@ def finish_conda_meta(
     command: str,
     home: Path | None = None,
     before: Mapping[str, int] | None = None,
+    removed: Sequence[str] = (),
 ) -> None:
     """What conda writes beside rattler's records: softlink entries without digests, records
-    readable as the umask allows, created_at, the history and the env's registration. Only the
-    records written since ``before`` (record_inodes) are read: the rest were finished already."""
+    readable as the umask allows, created_at, a revision of the history (when the transaction
+    changed something) and the env's registration. Only the records written since ``before``
+    (record_inodes) are read; ``removed``: the ``source::dist`` of the records it removed."""
     meta = Path(prefix) / "conda-meta"
     umask = os.umask(0)
     os.umask(umask)
     old = before or {}
-    for path in meta.glob("*.json"):
-        if old.get(path.name) == path.stat().st_ino:
-            continue
-        _conda_softlinks(path)
-        path.chmod(0o666 & ~umask)
+    written = {p.name for p in meta.glob("*.json") if old.get(p.name) != p.stat().st_ino}
+    for name in written:
+        _conda_paths_data(meta / name)
+        (meta / name).chmod(0o666 & ~umask)
     created = meta / "created_at"
     if not created.exists():
         atomic_write_text(created, f"{time.time()}\n")
-    atomic_write_text(meta / "history", history_block(records, command))
+    history = meta / "history"
+    added = [r for r in records if f"{_dist(r)}.json" in written]
+    if added or removed or not history.is_file():
+        # conda appends a revision per transaction; replaced, never appended in place: the
+        # snapshot of a change in place shares the old file's inode
+        previous = history.read_text(encoding="utf-8") if history.is_file() else ""
+        revision = history_block(added, command, removed=removed, specs=records)
+        atomic_write_text(history, previous + revision)
     register(prefix, home)
 
 
-def _conda_softlinks(path: Path) -> None:
-    """conda records no digest for a symlink; rattler records the target's, which `conda
-    doctor` then compares with the file the link points to and calls altered."""
+def removed_by(prefix: Path, records: Sequence[Any]) -> list[str]:
+    """``source::dist`` of each record in the env that ``records`` do not have (read before the
+    transaction removes it), for the history."""
+    wanted = {f"{_dist(r)}.json" for r in records}
+    meta = Path(prefix) / "conda-meta"
+    found = []
+    for path in sorted(meta.glob("*.json")) if meta.is_dir() else ():
+        if path.name in wanted:
+            continue
+        try:
+            url = str(json.loads(path.read_text(encoding="utf-8")).get("url") or "")
+        except (OSError, ValueError):
+            url = ""
+        found.append(f"{url.rsplit('/', 1)[0] or '<unknown>'}::{path.stem}")
+    return found
+
+
+def _dist(record: Any) -> str:
+    return f"{record.name.normalized}-{record.version}-{record.build}"
+
+
+def _conda_paths_data(path: Path) -> None:
+    """paths_data as conda 26.7 writes it: a symlink without digests (rattler records the
+    target's, which `conda doctor` compares with the file the link points to and calls altered),
+    a hard-linked file with ``sha256_in_prefix`` (rattler omits it where the bytes are the
+    archive's; it records it for a file whose prefix placeholder it replaced)."""
     data = json.loads(path.read_text(encoding="utf-8"))
     changed = False
     for entry in (data.get("paths_data") or {}).get("paths") or ():
         if entry.get("path_type") == "softlink":
             for key in ("sha256", "sha256_in_prefix", "size_in_bytes"):
                 changed |= entry.pop(key, None) is not None
+        elif entry.get("sha256") and not entry.get("sha256_in_prefix"):
+            entry["sha256_in_prefix"] = entry["sha256"]
+            changed = True
     if changed:
         atomic_write_text(path, json.dumps(data, indent=2) + "\n")
 
 
-def history_block(records: Sequence[Any], command: str, when: float | None = None) -> str:
-    """One revision of conda-meta/history as conda writes it (conda.history.History): the
-    packages as ``channel/subdir::name-version-build``, and the explicit specs that
-    `conda env export --from-history` reads back."""
+def history_block(
+    added: Sequence[Any],
+    command: str,
+    when: float | None = None,
+    removed: Sequence[str] = (),
+    specs: Sequence[Any] | None = None,
+) -> str:
+    """One revision of conda-meta/history as conda writes it (conda.history.History): what was
+    removed (``-``) and added (``+``) as ``channel/subdir::name-version-build``, and the explicit
+    specs (every package of the lock) that `conda env export --from-history` reads back."""
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when))
     lines = [f"==> {stamp} <==", f"# cmd: {command}"]
-    dists = sorted(
-        (_source(r), f"{r.name.normalized}", f"{r.version}", f"{r.build}") for r in records
-    )
-    lines += [f"+{source}::{name}-{version}-{build}" for source, name, version, build in dists]
-    specs = [f"{source}::{name}=={version}={build}" for source, name, version, build in dists]
-    lines.append(f"# update specs: {specs}")
+    lines += [f"-{line}" for line in sorted(removed)]
+    lines += sorted(f"+{_source(r)}::{_dist(r)}" for r in added)
+    every = sorted(added if specs is None else specs, key=lambda r: (_source(r), _dist(r)))
+    wanted = [f"{_source(r)}::{r.name.normalized}=={r.version}={r.build}" for r in every]
+    lines.append(f"# update specs: {wanted}")
     return "\n".join(lines) + "\n"
 
 
@@ -312,6 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prefix = args.prefix.absolute()
         fresh = not (prefix / "conda-meta").is_dir()
         before = record_inodes(prefix)
+        removed = removed_by(prefix, records)
         if fresh and len(records) > 1 and os.environ.get(variables.ENGINE_HOLD.name):
             install(prefix, records[: len(records) // 2])  # half a new env, as a kill leaves it
             _hold_at_linking()
@@ -319,7 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not fresh:
             _hold_at_linking()  # changed in place, its conda-meta not finished yet
         command = f"lockstep reproduce --file {args.lock} ({describe()})"
-        finish_conda_meta(prefix, records, command, before=before)
+        finish_conda_meta(prefix, records, command, before=before, removed=removed)
     except LockstepError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

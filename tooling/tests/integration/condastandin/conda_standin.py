@@ -429,8 +429,9 @@ def _conda_meta_like_conda(path: Path) -> None:
     """Give rattler's conda-meta record conda's `paths_data` shape and the umask's mode.
 
     conda records, per hardlinked file, `sha256` and `size_in_bytes` of the archive's file and
-    `sha256_in_prefix` of the installed one (equal unless a prefix placeholder was replaced);
-    rattler records the installed size and omits `sha256_in_prefix` for unchanged files.
+    `sha256_in_prefix` of the installed one (equal unless a prefix placeholder was replaced), and
+    nothing but the path and type of a symlink; rattler records the installed size, omits
+    `sha256_in_prefix` for unchanged files and records a symlink's target digest.
     """
     record = json.loads(path.read_text())
     shipped_paths = Path(record.get("extracted_package_dir", "")) / "info" / "paths.json"
@@ -438,6 +439,9 @@ def _conda_meta_like_conda(path: Path) -> None:
     if shipped_paths.is_file():
         shipped = {e["_path"]: e for e in json.loads(shipped_paths.read_text())["paths"]}
     for entry in record.get("paths_data", {}).get("paths", []):
+        if entry.get("path_type") == "softlink":  # conda 26.7.1 records no digest for a link
+            for key in ("sha256", "sha256_in_prefix", "size_in_bytes"):
+                entry.pop(key, None)
         if entry.get("path_type") != "hardlink":
             continue
         entry.setdefault("sha256_in_prefix", entry.get("sha256"))
