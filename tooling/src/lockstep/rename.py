@@ -232,8 +232,11 @@ def plan_project_rename(
         texts[README] = rename_references(texts.get(README, files[README]), old, new)
     changes = [FileChange(p, files[p], t) for p, t in texts.items() if t != files[p]]
     moved_from, moved_to = f"{PACKAGE_ROOT}/{old}/", f"{PACKAGE_ROOT}/{new}/"
+    old_name = str(tomlkit.parse(files[PYPROJECT]).get("project", {}).get("name", ""))
     for path, text in sorted(code.items()):
         renamed = rename_references(text, old, new)
+        # The starter's docstrings name the project too ("ml-project: your ... code").
+        renamed = rename_mentions(renamed, old_name, name) if old_name else renamed
         if renamed != text:
             where = moved_to + path[len(moved_from) :] if path.startswith(moved_from) else path
             changes.append(FileChange(where, text, renamed))

@@ -68,7 +68,7 @@ def _expected(
         if path.startswith(tuple(f"{folder}/" for folder in CODE_FOLDERS)):
             del expected[path]
             new_path = path.replace("src/ml_project/", f"src/{package}/")
-            expected[new_path] = text.replace("ml_project", package)
+            expected[new_path] = text.replace("ml_project", package).replace("ml-project", name)
     readme = original["README.md"].replace("ml-project", name).replace("ml_project", package)
     expected.update(
         {
