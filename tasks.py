@@ -580,7 +580,7 @@ def pack(
     target = output or f"{env_name}-{_machine_platform()}.tar.gz"
     if Path(target).exists():
         raise _fail(f"{target} exists; remove it or give another --output; nothing was packed")
-    _run(c, commands.conda_pack(str(where), target))
+    _run(c, commands.conda_pack(sys.executable, str(where), target))
     if not c.config.run.dry:
         print(f"lockstep: packed '{env_name}' into {target}: unpack it anywhere, then run")
         print("  <dir>/bin/python <dir>/bin/conda-unpack   (README: Many machines)")

@@ -28,6 +28,7 @@ from lockstep.core.fsutil import file_digest
 from lockstep.core.names import normalize
 from lockstep.core.plan import Plan, PoetrySide, planned_from_lock, python_version_of
 from lockstep.core.poetrylock import LockedPackage
+from lockstep.progress import Progress
 
 Runner = Callable[[list[str]], object]
 _WHEEL = ".whl"
@@ -46,8 +47,9 @@ class Made:
     tar: Path | None
 
 
-def fetch_archive(url: str, entry: LockEntry, dest: Path) -> None:
-    """One archive, streamed to ``dest`` and checked against the lock on the way."""
+def fetch_archive(url: str, entry: LockEntry, dest: Path, progress: Progress | None = None) -> None:
+    """One archive, streamed to ``dest`` and checked against the lock on the way (its bytes
+    counted by ``progress`` as they come)."""
     if not entry.md5:
         raise LockstepError(f"{entry.filename}: the lock has no hash for it; run `invoke lock`")
     algorithm, expected = entry.digest
@@ -61,6 +63,8 @@ def fetch_archive(url: str, entry: LockEntry, dest: Path) -> None:
             while chunk := response.read(1 << 20):
                 digest.update(chunk)
                 out.write(chunk)
+                if progress is not None:
+                    progress.step(len(chunk), files=0)
     except OSError as exc:
         raise LockstepError(
             f"cannot fetch {mirrors.redact(url)}: {exc}; check the network or the mirror "
@@ -84,12 +88,16 @@ def _fetch_conda(
         if line.strip() and not line.strip().startswith(("#", "@"))
     ]
 
-    def fetch(job: tuple[str, LockEntry]) -> None:
-        url, entry = job
-        fetch_archive(url, entry, bundle.archive_path(staging, manifest, entry))
+    # An explicit lock has no sizes: the time left is told from the files done.
+    with Progress("bundle: conda archives", len(lock.entries)) as progress:
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        list(pool.map(fetch, zip(urls, lock.entries, strict=True)))
+        def fetch(job: tuple[str, LockEntry]) -> None:
+            url, entry = job
+            fetch_archive(url, entry, bundle.archive_path(staging, manifest, entry), progress)
+            progress.step(0)
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(fetch, zip(urls, lock.entries, strict=True)))
 
 
 def _owner(filename: str, plan: Plan) -> LockedPackage:

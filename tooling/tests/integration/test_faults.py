@@ -297,6 +297,13 @@ def test_verbose_shows_conda_locks_whole_output(machine: Project) -> None:
     )
 
 
+def test_reproduce_says_each_phase_with_its_time(machine: Project) -> None:
+    out = machine.make("reproduce").stdout
+    phases = [ln.split(": ")[1] for ln in out.splitlines() if ln.endswith(" s") and ": " in ln]
+    wanted = ["validate", "move aside", "install conda side", "install PyPI side", "commit"]
+    assert [p for p in phases if p in wanted] == wanted, out
+
+
 def test_two_runs_at_once(machine: Project) -> None:
     first = _held(machine, "during-create")
     second = machine.make("reproduce", expect_rc=None)

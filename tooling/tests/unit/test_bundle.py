@@ -204,13 +204,16 @@ def test_manifest_round_trip_and_refusals(tmp_path: Path) -> None:
 
 
 def test_conda_pack_command_is_exact() -> None:
-    assert commands.conda_pack("/envs/ml", "ml-linux-64.tar.gz") == [
-        "conda-pack",
+    # conda-pack's library through lockstep.packing (progress; editable installs left out
+    # there, as --ignore-editable-packages did on conda-pack's command line)
+    assert commands.conda_pack("/v/bin/python", "/envs/ml", "ml-linux-64.tar.gz") == [
+        "/v/bin/python",
+        "-m",
+        "lockstep.packing",
         "--prefix",
         "/envs/ml",
         "--output",
         "ml-linux-64.tar.gz",
-        "--ignore-editable-packages",
     ]
 
 

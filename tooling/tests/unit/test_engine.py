@@ -713,3 +713,17 @@ def test_the_stale_lock_warning_compares_conda_locks_input_hash(
     (tmp_path / "virtual-packages.yml").write_text(vp_text)
     lock = parse_explicit(f"# platform: linux-64\n# input_hash: {locked}\n@EXPLICIT\n")
     assert engine._conda_lock_is_stale(tmp_path, Settings(), lock) is edited
+
+
+def test_the_engine_says_each_phase_with_its_time(capsys) -> None:
+    from lockstep.core.engine import PhaseClock
+
+    times = iter([10.0, 10.4, 12.0, 15.25])
+    phases = PhaseClock(clock=lambda: next(times))
+    for phase in ("validate", "move aside", "install conda side"):
+        phases.done(phase)
+    assert capsys.readouterr().out.splitlines() == [
+        "lockstep: validate: 0.4 s",
+        "lockstep: move aside: 1.6 s",
+        "lockstep: install conda side: 3.2 s",
+    ]

@@ -198,10 +198,10 @@ def verify_gpu(fe: Frontend, name: str, extra: Sequence[str] = ()) -> list[str]:
     return run_in_env(fe, name, ["python", "-m", "lockstep.gpu", *extra])
 
 
-def conda_pack(prefix: str, output: str) -> list[str]:
-    """conda-pack's relocatable tarball of an env. The project itself (installed editable from
-    its checkout) stays out: the nodes run it from the checkout, as the env expects."""
-    return ["conda-pack", "--prefix", prefix, "--output", output, "--ignore-editable-packages"]
+def conda_pack(python: str, prefix: str, output: str) -> list[str]:
+    """conda-pack's relocatable tarball of an env, packed by its library in the tooling venv's
+    ``python`` with progress (lockstep.packing; the project's editable install stays out)."""
+    return [python, "-m", "lockstep.packing", "--prefix", prefix, "--output", output]
 
 
 def docker_build(image: str, build_args: Iterable[str], context: str) -> list[str]:

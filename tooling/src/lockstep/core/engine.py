@@ -119,6 +119,26 @@ def say(message: str, err: bool = False) -> None:
         stream.flush()
 
 
+class PhaseClock:
+    """One line per phase of a run with the seconds it took (the engine is standard library
+    only: no progress library; a phase's own tool shows its progress)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.start()
+
+    def start(self) -> None:
+        self._last = self.clock()
+
+    def done(self, phase: str) -> None:
+        now = self.clock()
+        say(f"lockstep: {phase}: {now - self._last:.1f} s")
+        self._last = now
+
+
+PHASES = PhaseClock()
+
+
 # --------------------------------------------------------------------------- signals
 
 
@@ -640,14 +660,17 @@ def replace_env(
         recover(state, request.name)
         if preflight is not None:
             preflight(state)
+        PHASES.done("validate")
         transaction = Transaction(
             state, request.name, keep_old=not request.force, kept=request.kept
         )
         try:
             transaction.begin()
+            PHASES.done("move aside")
             build(state.prefix)
             envvars.set_env_vars(state.prefix, {"PYTHONNOUSERSITE": "1", **request.env_vars})
             transaction.commit(request.commit)
+            PHASES.done("commit")
         except (Exception, Interrupted) as exc:
             done = transaction.rollback()
             if isinstance(exc, Interrupted):
@@ -781,7 +804,9 @@ def reproduce(request: ReproduceRequest) -> int:
                     f"the env from {lock_path.name} has no bin/python; add python to "
                     "environment.yml and run `invoke lock`"
                 )
+            PHASES.done("install conda side")
             install_poetry_side(prefix, side, project, offline)
+            PHASES.done("install PyPI side")
 
         prefix = replace_env(job, build, archives_match, (found.result()[0], state))
     locks = f"{lock_path.name} and {side.poetry_lock_path.name}"
@@ -1056,6 +1081,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "recover": recover_only,
     }
     SIGNALS.arm()
+    PHASES.start()
     try:
         return actions[args.action](args)
     except LockstepError as exc:
