@@ -9,14 +9,18 @@ are never half-written. How:
    lock: conda checks only what it downloads over http), pyproject.toml, poetry.lock and the
    Poetry-side install plan.
 2. Find the env by its real name from the frontend's own JSON (lockstep.core.envs); a listing that
-   fails, hangs or cannot be read stops here.
+   fails, hangs or cannot be read stops here. An env that already matches both locks
+   (lockstep.core.uptodate) is left alone: one line, nothing written.
 3. One at a time: an advisory lock (flock) in a folder beside the env, ``.<name>.lockstep/``.
 4. A journal in that folder records each phase (fsynced before the step it announces). An
    interrupted run (SIGKILL, power loss) is found and undone by the next run, before anything
    else, on its own: the partial env goes, the old env and the old files come back.
 5. The old env is moved into that folder (one rename), the new one built at the same prefix (conda
    envs are not relocatable, so they are never built elsewhere and moved), then the Poetry side,
-   the env's variables, and for ``update`` the new lock files: all of them, or none.
+   the env's variables, and for ``update`` the new lock files: all of them, or none. With
+   py-rattler (lockstep.core.rattlerinstall) an existing env is changed in place instead, by one
+   transaction of what differs, after a hard-link snapshot of what it may replace
+   (lockstep.core.snapshot): the undo puts that back.
 6. INT, TERM, HUP and QUIT undo everything before the process exits (128 + signal number).
 
 Standard library only: `make reproduce` runs it with any Python 3.11+ (tooling/scripts/env-engine.sh
