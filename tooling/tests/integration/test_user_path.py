@@ -96,7 +96,15 @@ def _tooling_only(user_path: UserPath) -> set[str]:
     pyproject = tomllib.loads(user_path.project.pyproject.read_text(encoding="utf-8"))
     backend = {normalize(requirement_name(r)) for r in pyproject["build-system"]["requires"]}
     assert backend == {"poetry-core"}
-    return {normalize(p["name"]) for p in packages} - user_path.planned - backend
+    # What conda installs came from the conda lock the user asked for (filelock with pytorch,
+    # say), even where a tooling lock holds the same name.
+    conda = set(conda_provided(user_path.project.prefix))
+    return {normalize(p["name"]) for p in packages} - user_path.planned - backend - conda
+
+
+def conda_provided(prefix: Path) -> set[str]:
+    """The Python distributions that conda installed into ``prefix``."""
+    return {d.name for d in distributions(prefix) if d.installer == "conda"}
 
 
 def _user_project(root: Path, channel: Path) -> None:
