@@ -54,7 +54,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lockstep.core.engine import SIGNALS, Interrupted, say
 from lockstep.core.errors import LockstepError
 from lockstep.core.fsutil import (
     atomic_write_text,
@@ -62,6 +61,7 @@ from lockstep.core.fsutil import (
     sync_folder,
     text_diff,
 )
+from lockstep.core.signals import SIGNALS, Interrupted, say
 
 TOOLING_FOLDER = "tooling/"
 TOOLING_FILES = frozenset({"tasks.py", "Makefile"})

@@ -60,7 +60,6 @@ from lockstep.core import (
     rattlerinstall,
     snapshot,
     uptodate,
-    variables,
     variants,
 )
 from lockstep.core.commands import REPRODUCE_VALUES, ReproduceRequest
@@ -92,6 +91,7 @@ from lockstep.core.plan import (
 )
 from lockstep.core.poetrylock import LockedPackage
 from lockstep.core.settings import Settings, check_env_name, load_settings
+from lockstep.core.signals import SIGNALS, Interrupted, hold, say
 
 # Exit status of `reproduce` when there is no conda lock yet and --locked was not given: the
 # launcher then runs the first-time path (lock, pin, reproduce) with the tooling.
@@ -99,28 +99,11 @@ NEEDS_FIRST_LOCK = 3
 STATE_SUFFIX = ".lockstep"
 # What the shell script of earlier versions left beside an env it was replacing.
 LEGACY_BACKUP_SUFFIX = ".lockstep-backup"
-HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 JOURNAL_VERSION = 1
 # The journal's mode of a change made in place (snapshot, not a move aside).
 PATCH = "patch"
 # The folder that holds the lockstep package this engine runs from.
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
-
-
-class Interrupted(BaseException):
-    """A signal arrived; the transaction is undone, then the process exits 128 + signum."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-def say(message: str, err: bool = False) -> None:
-    """Print one line; a closed terminal (SSH gone) must not stop a rollback."""
-    with contextlib.suppress(OSError, ValueError):
-        stream = sys.stderr if err else sys.stdout
-        stream.write(message + "\n")
-        stream.flush()
 
 
 class PhaseClock:
@@ -143,46 +126,6 @@ class PhaseClock:
 PHASES = PhaseClock()
 
 
-# --------------------------------------------------------------------------- signals
-
-
-class _Signals:
-    """While armed, a handled signal raises Interrupted; while deferred, it is remembered."""
-
-    def __init__(self) -> None:
-        self.pending: int | None = None
-        self.deferring = False
-        self._old: dict[int, Any] = {}
-
-    def _handler(self, signum: int, _frame: object) -> None:
-        if not self.deferring:
-            raise Interrupted(signum)
-        if self.pending is None:
-            self.pending = signum
-
-    def arm(self) -> None:
-        for signum in HANDLED_SIGNALS:
-            self._old[signum] = signal.signal(signum, self._handler)
-
-    def disarm(self) -> None:
-        for signum, old in self._old.items():
-            signal.signal(signum, old)
-        self._old.clear()
-
-    @contextlib.contextmanager
-    def deferred(self) -> Iterator[None]:
-        """Nothing interrupts the block (an undo, a commit); a signal is acted on after it."""
-        before, self.deferring = self.deferring, True
-        try:
-            yield
-        finally:
-            self.deferring = before
-        if self.pending is not None and not self.deferring:
-            signum, self.pending = self.pending, None
-            raise Interrupted(signum)
-
-
-SIGNALS = _Signals()
 # The fd of the env's lock while it is held: every step inherits it, so an orphaned frontend
 # (its engine killed) keeps the env locked until it exits.
 _LOCK_FD: list[int] = []
@@ -211,17 +154,6 @@ def run_step(command: Sequence[str], env: Mapping[str, str] | None = None) -> No
     if code != 0:
         shown = " ".join([Path(command[0]).name, *command[1:4]])
         raise LockstepError(f"`{shown}` failed (exit {code}; its reason is above)")
-
-
-def _hold(phase: str) -> None:
-    """Test seam (tests/integration/test_faults.py): with LOCKSTEP_ENGINE_HOLD=phase:DIR,
-    announce the phase and wait for its release file."""
-    wanted, _, folder = os.environ.get(variables.ENGINE_HOLD.name, "").partition(":")
-    if wanted != phase or not folder:
-        return
-    Path(folder, f"{phase}.reached").write_text(str(os.getpid()))
-    while not Path(folder, f"{phase}.release").exists():
-        time.sleep(0.02)
 
 
 # --------------------------------------------------------------------------- validation
@@ -524,7 +456,7 @@ class Transaction:
         """Move the old env aside (or, with keep_old False, delete it: --force), or snapshot it
         to change it in place."""
         write_journal(self.state, self.journal)
-        _hold("moving")
+        hold("moving")
         with SIGNALS.deferred():
             if self.kept is not None:
                 linked = snapshot.take(self.state.prefix, self.state.snapshot, self.kept)
@@ -542,11 +474,11 @@ class Transaction:
                     self.journal["had_env"] = False
             self.journal["phase"] = "building"
             write_journal(self.state, self.journal)
-        _hold("building")
+        hold("building")
 
     def commit(self, files: Commit) -> None:
         """Write the new files (all or none), then let the old env go."""
-        _hold("committing")
+        hold("committing")
         with SIGNALS.deferred():
             if files.pairs:
                 self._save_files(files)
@@ -607,7 +539,7 @@ def install_poetry_side(
         lines = bundle.requirement_lines(offline.manifest, missing.install, side.groups)
     env = child_environ()
     if lines:
-        _hold("pypi")
+        hold("pypi")
     project_name = normalize(str(side.pyproject.get("project", {}).get("name", "")))
     editable = side.package_mode and installed.get(project_name) != planned.get(project_name)
     install_locked(

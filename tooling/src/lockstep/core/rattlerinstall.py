@@ -38,6 +38,7 @@ from lockstep.core import variables
 from lockstep.core.errors import LockstepError
 from lockstep.core.explicit import ExplicitLock, LockEntry, local_archive, read_explicit
 from lockstep.core.fsutil import atomic_write_text, describe_os_error
+from lockstep.core.signals import hold
 
 RATTLER = "rattler"
 FRONTEND = "frontend"
@@ -334,11 +335,9 @@ def register(prefix: Path, home: Path | None = None) -> None:
 def _hold_at_linking() -> bool:
     """Test seam (tests/integration/test_faults.py): the engine's hold (variables.ENGINE_HOLD)
     at the phase ``linking``; True when it held."""
-    from lockstep.core.engine import _hold
-
     if not os.environ.get(variables.ENGINE_HOLD.name, "").startswith("linking:"):
         return False
-    _hold("linking")
+    hold("linking")
     return True
 
 
