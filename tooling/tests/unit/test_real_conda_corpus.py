@@ -299,6 +299,8 @@ def test_condas_mamba_is_not_pypis_mamba() -> None:
 def test_condas_ruamel_yaml_fork_is_no_conflict_with_pypis_ruamel_yaml(tmp_path: Path) -> None:
     # conda's ruamel_yaml 0.15 (its vendored fork; mapping data: ruamel-yaml, ruamel-yaml-conda)
     # next to the real poetry.lock of MPierratos/ekdosi, which locks PyPI's ruamel-yaml 0.17.40.
+    # The line is conda-forge's own record (URL and md5 as published), copied verbatim from a
+    # public environment listing; no lock in tests/data holds it, so it is written out here.
     line = (
         "https://conda.anaconda.org/conda-forge/linux-64/"
         "ruamel_yaml-0.15.80-py37h8f50634_1001.tar.bz2#a7314a2fe6a28b4d6c8029c1e563f653"
