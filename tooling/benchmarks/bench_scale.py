@@ -70,7 +70,7 @@ from tests.integration.pyindex import (  # noqa: E402
     build_index,
     serve_index,
 )
-from tests.integration.uvtool import SKIP_REASON, uv_binary  # noqa: E402
+from tests.integration.uvtool import SKIP_REASON, uv_binary, uv_package  # noqa: E402
 
 ENV_NAME = "bench-scale"
 SEED = 20261125
@@ -201,6 +201,9 @@ def build_scale_channel(channel: Path, scale: Scale, workers: int) -> list[str]:
         for n in range(scale.packages)
     ]
     base = [user_site_python(), *(p for p in default_packages() if p.name != "python")]
+    uv = uv_binary()
+    if uv is not None:  # the starter's environment.yml lists uv: the engine's PyPI installer
+        base.append(uv_package(uv))
     for package in base:
         _as_conda(write_package(package, channel))
     with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -241,7 +244,8 @@ def build_scale_index(root: Path, scale: Scale) -> Path:
 
 def _scale_spec_files(project: Project, scale: Scale) -> None:
     yml = project.environment_yml.read_text(encoding="utf-8")
-    project.environment_yml.write_text(yml.replace("  - pip\n", f"  - pip\n  - {META}\n"))
+    uv = "  - uv\n" if uv_binary() is not None else ""
+    project.environment_yml.write_text(yml.replace("  - pip\n", f"  - pip\n{uv}  - {META}\n"))
     wheels = ", ".join(f'"{_wheel_name(n)}"' for n in range(scale.wheels))
     text = project.pyproject.read_text(encoding="utf-8")
     project.pyproject.write_text(text.replace('["tinyapp"]', f'["tinyapp", {wheels}]'))

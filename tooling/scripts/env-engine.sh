@@ -3,8 +3,10 @@
 # library only) under the first Python 3.11+ it finds, so make and invoke share one implementation of
 # every rule (env names, platforms, lock checks, the install plan, the safety of the env).
 #
-# Python, in this order: $LOCKSTEP_PYTHON; the tooling venv ($VENV, default .venv); python3.13 ... python3 on
-# PATH; conda's own ($CONDA_PYTHON_EXE, or beside the conda/mamba on PATH: Miniforge's base).
+# Python, in this order: $LOCKSTEP_PYTHON; the tooling venv ($VENV, default .venv); python3, then
+# python3.13 ... python3.11 on PATH (python3 first: each candidate costs a start-up, a pyenv shim
+# of a version not installed 0.15 s); conda's own ($CONDA_PYTHON_EXE, or beside the conda/mamba
+# on PATH: Miniforge's base).
 # LOCKSTEP_PYTHON is the one LOCKSTEP_* variable read here (no Python runs yet); every one of
 # them is declared, with its meaning and default, in lockstep.core.variables, the reference.
 #
@@ -24,9 +26,9 @@ is_new_enough() {
 }
 
 find_python() {
-  for candidate in "${LOCKSTEP_PYTHON:-}" "$venv/bin/python" \
+  for candidate in "${LOCKSTEP_PYTHON:-}" "$venv/bin/python" "$(command -v python3)" \
       "$(command -v python3.13)" "$(command -v python3.12)" "$(command -v python3.11)" \
-      "$(command -v python3)" "${CONDA_PYTHON_EXE:-}"; do
+      "${CONDA_PYTHON_EXE:-}"; do
     if is_new_enough "$candidate"; then echo "$candidate"; return 0; fi
   done
   for frontend in conda mamba; do

@@ -338,3 +338,15 @@ def test_file_digest_is_hashlibs_of_the_bytes(tmp_path: Path, algorithm: str) ->
     path.write_bytes(data)
     assert fsutil.file_digest(path, algorithm) == hashlib.new(algorithm, data).hexdigest()
     assert fsutil.file_digest(path) == hashlib.sha256(data).hexdigest()
+
+
+def test_replace_unsynced_writes_a_new_inode_with_the_mode_given(tmp_path: Path) -> None:
+    target = tmp_path / "record.json"
+    target.write_text("old")
+    snapshot = tmp_path / "snapshot.json"
+    os.link(target, snapshot)  # as lockstep.core.snapshot keeps a file it may replace
+    fsutil.replace_unsynced(target, b"new", 0o640)
+    assert target.read_text() == "new" and snapshot.read_text() == "old"
+    assert target.stat().st_ino != snapshot.stat().st_ino
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["record.json", "snapshot.json"]

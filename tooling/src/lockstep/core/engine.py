@@ -54,6 +54,7 @@ from lockstep.core import (
     commands,
     condalockhash,
     condameta,
+    digests,
     envvars,
     mirrors,
     nvidia,
@@ -70,7 +71,6 @@ from lockstep.core.frontend import Frontend, find_frontend
 from lockstep.core.fsutil import (
     atomic_write_text,
     describe_os_error,
-    file_digest,
     read_text,
     write_files_atomically,
 )
@@ -163,9 +163,11 @@ def verify_archives(lock: ExplicitLock) -> int:
     """Check every ``file://`` archive against the lock's md5 or sha256 before conda sees it.
 
     conda verifies what it downloads over http(s) but copies a ``file://`` archive unchecked and
-    then records the lock's md5 as if it had matched. Returns how many archives were checked.
+    then records the lock's md5 as if it had matched. A file hashed by an earlier run and not
+    changed since (lockstep.core.digests) is not read again. Returns how many were checked.
     """
     local = [(e, path) for e in lock.entries if (path := local_archive(e.url)) is not None]
+    known = digests.Digests()
 
     def problem(item: tuple[Any, Path]) -> str | None:
         entry, path = item
@@ -174,13 +176,14 @@ def verify_archives(lock: ExplicitLock) -> int:
         if not entry.md5:
             return None
         algorithm, expected = entry.digest
-        actual = file_digest(path, algorithm)
+        actual = known.digest(path, algorithm)
         if actual != expected:
             return f"{entry.filename}: {algorithm} {actual} differs from the lock's {expected}"
         return None
 
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
         problems = [p for p in pool.map(problem, local) if p]
+    known.save()
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise LockstepError(

@@ -93,6 +93,22 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     _replace_all({Path(path): data})
 
 
+def replace_unsynced(path: Path, data: bytes, mode: int) -> None:
+    """Replace ``path`` with ``data`` (mode ``mode``) in one rename, without an fsync: for the
+    files of an env under a transaction, whose journal undoes a crash (a new inode, so a hard
+    link to the old file, as a snapshot holds, keeps the old bytes)."""
+    temp = _temp_path(path, "new")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(temp, mode)
+        os.replace(temp, path)
+    except BaseException:
+        _unlink_quietly(temp)
+        raise
+
+
 def write_files_atomically(files: Mapping[Path, str]) -> None:
     """Write every file of ``files`` (path -> UTF-8 text), or none of them.
 

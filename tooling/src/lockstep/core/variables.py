@@ -36,7 +36,7 @@ PYTHON = Variable(
     SETTING,
     "",
     "the Python 3.11+ that runs the env engine for `make reproduce`; unset: the tooling venv's, "
-    "then `python3.13` ... `python3` on PATH, then conda's own",
+    "then `python3`, `python3.13` ... `python3.11` on PATH, then conda's own",
     "tooling/scripts/env-engine.sh",
 )
 CONDA_MIRROR = Variable(
