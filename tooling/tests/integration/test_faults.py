@@ -202,8 +202,9 @@ def test_after_sigkill_the_next_run_recovers_and_builds(machine: Project, phase:
 @pytest.mark.parametrize(
     ("fault", "message"),
     [
-        ({"LOCKSTEP_STANDIN_FAIL": "env-list:1"}, "env list` failed (exit 1"),
-        ({"LOCKSTEP_STANDIN_HANG": "env-list", "LOCKSTEP_QUERY_TIMEOUT": "2"}, "did not answer"),
+        # conda 26's `info --json` lists the envs: it is the engine's one listing query.
+        ({"LOCKSTEP_STANDIN_FAIL": "info:1"}, "info --json` failed (exit 1"),
+        ({"LOCKSTEP_STANDIN_HANG": "info", "LOCKSTEP_QUERY_TIMEOUT": "2"}, "did not answer"),
     ],
     ids=["listing-fails-once", "listing-hangs"],
 )

@@ -1,9 +1,10 @@
 """A fake conda frontend for the engine's fault tests: a test double that fails like real conda.
 
 Written as an executable into a temporary bin/ (``write_fake``). What it does as real conda 26 does:
-- ``info --json`` gives ``envs_dirs`` and ``root_prefix``; ``env list --json`` gives ``envs`` and
-  ``envs_details[prefix]["name"]`` (empty for a ``-p`` env outside the envs dirs); every folder
-  with a conda-meta directly in an envs dir is listed, backups included.
+- ``info --json`` gives ``envs_dirs`` and ``root_prefix``, and the listing ``env list --json``
+  gives: ``envs`` and ``envs_details[prefix]["name"]`` (empty for a ``-p`` env outside the envs
+  dirs); every folder with a conda-meta directly in an envs dir is listed, backups included. It
+  writes the CONDA_OVERRIDE_CUDA it was run with to FAKE_ROOT/info-cuda-override.
 - ``create --yes --prefix P`` deletes P before it does anything else (conda does, and a failed
   solve then leaves no env), then installs the explicit lock's packages one by one.
 - ``create --dry-run --json`` solves nothing and answers; a spec named ``unsolvable`` fails.
@@ -14,7 +15,8 @@ Faults, from the environment (FAKE_ROOT holds the counters and the call log):
   FAKE_ROOT/gate.reached, until FAKE_ROOT/gate.release exists.
 - FAKE_PIP=fail|gate: the env's ``python -m pip`` fails, or blocks like FAKE_GATE (pip.reached,
   pip.release); otherwise it records its arguments in FAKE_ROOT/pip-calls and installs nothing.
-- FAKE_NO_DETAILS=1 answers ``env list --json`` without envs_details (conda 25, mamba).
+- FAKE_NO_DETAILS=1 answers without envs_details (conda 25, mamba).
+- FAKE_INFO_NO_ENVS=1 answers ``info --json`` without the listing (a frontend that has none).
 - FAKE_KIND=micromamba answers ``info --json`` as micromamba ("envs directories").
 """
 
@@ -78,20 +80,26 @@ fi
 exec __PYTHON__ "$@"
 """
 
-if command == "info":
-    if os.environ.get("FAKE_KIND") == "micromamba":
-        info = {"envs directories": [str(envs_dir)], "base environment": str(conda_root)}
-    else:
-        info = {"envs_dirs": [str(envs_dir)], "root_prefix": str(conda_root)}
-    print(json.dumps(info))
-elif command == "env-list":
+def env_listing():
     listed = prefixes()
     out = {"envs": [str(p) for p in listed]}
     if not os.environ.get("FAKE_NO_DETAILS"):
         def name(p):
             return "base" if p == conda_root else (p.name if p.parent == envs_dir else "")
         out["envs_details"] = {str(p): {"name": name(p), "base": p == conda_root} for p in listed}
-    print(json.dumps(out))
+    return out
+
+if command == "info":
+    (root / "info-cuda-override").write_text(os.environ.get("CONDA_OVERRIDE_CUDA", "<unset>"))
+    if os.environ.get("FAKE_KIND") == "micromamba":
+        info = {"envs directories": [str(envs_dir)], "base environment": str(conda_root)}
+    else:
+        info = {"envs_dirs": [str(envs_dir)], "root_prefix": str(conda_root)}
+        if not os.environ.get("FAKE_INFO_NO_ENVS"):
+            info.update(env_listing())
+    print(json.dumps(info))
+elif command == "env-list":
+    print(json.dumps(env_listing()))
 elif command == "create":
     prefix = Path(args[args.index("--prefix") + 1])
     if "--dry-run" in args:
