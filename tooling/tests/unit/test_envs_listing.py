@@ -65,7 +65,8 @@ def test_the_listing_query_turns_cuda_detection_off(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake = tmp_path / "conda"
-    script = '#!/bin/sh\nprintf \'{"envs": [], "envs_dirs": ["/envs/[%s]"]}\' "${CONDA_OVERRIDE_CUDA-unset}"\n'
+    answer = '{"envs": [], "envs_dirs": ["/envs/[%s]"]}'
+    script = f"#!/bin/sh\nprintf '{answer}' \"${{CONDA_OVERRIDE_CUDA-unset}}\"\n"
     fake.write_text(script)
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("CONDA_OVERRIDE_CUDA", "12.9")  # the user's own setting, for their solves

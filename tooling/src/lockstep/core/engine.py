@@ -701,8 +701,9 @@ def reproduce(request: ReproduceRequest) -> int:
         install_lock = _mirrored(lock_path, Path(tmp), offline)
         to_install = lock if install_lock == lock_path else read_explicit(install_lock)
         state = found.result()[1]
+        seen: dict[str, condameta.CondaRecord] | None = None  # the env's records, read once
         if not (commit.pairs or request.force):
-            matched = _matches(state, lock, side)
+            matched, seen = _matches(state, lock, side)
             if matched:
                 say(
                     f"lockstep: '{settings.env_name}' at {matched} already matches "
@@ -711,7 +712,7 @@ def reproduce(request: ReproduceRequest) -> int:
                 return 0
         kept, changing = None, {e.name for e in to_install.entries}
         if installer == rattlerinstall.RATTLER and not request.force:
-            kept, changing = _in_place(state.prefix, lock)
+            kept, changing = _in_place(state.prefix, lock, seen)
         # Only the archives that will be read are hashed (every one for a new env, those of the
         # changed packages in place), after the listing: an env that matches needs none. It
         # ends before the env is touched, so a mismatch still changes nothing.
@@ -763,36 +764,42 @@ def _planned(side: PoetrySide, plan: Plan) -> dict[str, str]:
     return planned
 
 
-def _in_place(prefix: Path, lock: ExplicitLock) -> tuple[list[str] | None, set[str]]:
+def _in_place(
+    prefix: Path, lock: ExplicitLock, records: Mapping[str, condameta.CondaRecord] | None = None
+) -> tuple[list[str] | None, set[str]]:
     """For an env that exists: the files of its packages that stay as locked (a transaction in
     place leaves them alone) and the names of the packages that change; (None, set()) where
-    there is no env to change."""
+    there is no env to change. ``records``: its conda-meta, where the match check read it."""
     if not (prefix / "conda-meta" / "history").is_file():
         return None, set()
-    records = condameta.read_conda_meta(prefix)
+    if records is None:
+        records = condameta.read_conda_meta(prefix)
     diff = uptodate.conda_diff(lock, records)
     return [f for name in diff.unchanged for f in records[name].files], set(diff.install)
 
 
-def _matches(state: EnvState, lock: ExplicitLock, side: PoetrySide) -> Path | None:
+def _matches(
+    state: EnvState, lock: ExplicitLock, side: PoetrySide
+) -> tuple[Path | None, dict[str, condameta.CondaRecord] | None]:
     """The env's prefix when it already matches both locks (lockstep.core.uptodate says what
-    that checks), else None; nothing is written, not even the lock file beside the env."""
+    that checks), else None; nothing is written, not even the lock file beside the env. Second:
+    the env's records where they were read with no run under way (for the in-place diff)."""
     prefix = state.prefix
     if not (prefix / "conda-meta" / "history").is_file():
-        return None
+        return None, None
     with uptodate.no_run_under_way(state.lock_file, state.journal) as free:
         if not free or not uptodate.user_site_off(prefix):
-            return None
+            return None, None
         records = condameta.read_conda_meta(prefix)
         if not uptodate.conda_diff(lock, records).empty:
-            return None
+            return None, records
         python = condameta.python_version(records)
         environment = lock_environment(machine_platform(), python)
         plan = side.plan(list(condameta.provided_distributions(records.values())), environment)
         installed = uptodate.pypi_distributions(prefix, records.values())
         if uptodate.pypi_differences(installed, _planned(side, plan)):
-            return None
-    return prefix
+            return None, records
+    return prefix, records
 
 
 def choose_lock(
