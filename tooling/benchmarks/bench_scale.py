@@ -732,7 +732,7 @@ PHASES = (
     ("lockstep.core.plan", "read_poetry_side", "read pyproject.toml and poetry.lock"),
     ("lockstep.core.plan", "planned_from_lock", "plan the PyPI side before touching"),
     ("lockstep.core.engine", "verify_archives", "md5 of every file:// archive (in a thread)"),
-    ("lockstep.core.engine", "_find", "env listing (info --json + env list --json)"),
+    ("lockstep.core.engine", "_find", "env listing (the frontend's info --json)"),
     ("lockstep.core.engine", "_matches", "does the env match both locks (conda-meta, dist-infos)"),
     ("lockstep.core.engine", "recover", "journal check of an earlier run"),
     ("lockstep.core.engine", "Transaction.begin", "journal + move the old env aside"),
