@@ -44,6 +44,12 @@ def rattler_install(python: str, prefix: str, lock_file: str) -> list[str]:
     return [python, "-s", "-m", RATTLER_MODULE, "--prefix", prefix, "--lock", lock_file]
 
 
+def rattler_prepare(python: str, fd: int, lock_file: str) -> list[str]:
+    """rattler_install started before the env is found: it reads the lock, then waits for the
+    prefix on the socket ``fd`` (lockstep.core.rattlerinstall.await_prefix)."""
+    return [python, "-s", "-m", RATTLER_MODULE, "--prefix-from-fd", str(fd), "--lock", lock_file]
+
+
 def create_from_specs(
     fe: Frontend, prefix: str, channels: Sequence[str], specs: Sequence[str], dry_run: bool = False
 ) -> list[str]:

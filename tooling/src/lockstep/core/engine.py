@@ -140,6 +140,11 @@ def run_step(command: Sequence[str], env: Mapping[str, str] | None = None) -> No
         )
     except OSError as exc:
         raise LockstepError(f"cannot run {command[0]}: {exc.strerror}") from None
+    _wait_step(proc, command)
+
+
+def _wait_step(proc: subprocess.Popen, command: Sequence[str]) -> None:
+    """Wait for a step; a signal is passed on to it (killed after 30 s), then re-raised."""
     try:
         code = proc.wait()
     except Interrupted as exc:
@@ -154,6 +159,74 @@ def run_step(command: Sequence[str], env: Mapping[str, str] | None = None) -> No
     if code != 0:
         shown = " ".join([Path(command[0]).name, *command[1:4]])
         raise LockstepError(f"`{shown}` failed (exit {code}; its reason is above)")
+
+
+class PreparedInstall:
+    """The py-rattler child, started before the env is found so that its start-up (Python,
+    rattler, the lock's records: 0.2 s) runs beside the frontend's listing; it touches nothing
+    until :meth:`go` hands it the prefix and the env's lock (SCM_RIGHTS over a socket pair), so
+    it holds the lock as a child started later would. :meth:`ready` (before the env is touched)
+    reports a lock rattler cannot read as one line; :meth:`close` (always) ends a child that was
+    not needed (an env that matches, a failure before the build): it exits without a change."""
+
+    def __init__(self, lock_file: str, env: Mapping[str, str]) -> None:
+        import socket
+
+        self._sock, theirs = socket.socketpair()
+        self.command = commands.rattler_prepare(sys.executable, theirs.fileno(), lock_file)
+        try:
+            self.proc: subprocess.Popen | None = subprocess.Popen(
+                self.command, env=dict(env), pass_fds=(theirs.fileno(),)
+            )
+        except OSError as exc:
+            self._sock.close()
+            raise LockstepError(f"cannot run {sys.executable}: {exc.strerror}") from None
+        finally:
+            theirs.close()
+        self.lock_file = lock_file
+
+    def ready(self) -> None:
+        """Its answer: ready, or the reason it cannot install the lock (nothing was touched)."""
+        answer = b""
+        while not answer.endswith(b"\n"):
+            chunk = self._sock.recv(1 << 16)
+            if not chunk:
+                break
+            answer += chunk
+        if answer == b"ready\n":
+            return
+        if answer.startswith(b"error "):
+            raise LockstepError(answer[6:].decode("utf-8", "replace").strip())
+        assert self.proc is not None
+        code = self.proc.wait()
+        raise LockstepError(f"the py-rattler installer stopped (exit {code}; its reason is above)")
+
+    def go(self, prefix: Path) -> None:
+        """Install into ``prefix`` now, as run_step would; the env's lock goes with it."""
+        import socket
+
+        assert self.proc is not None
+        shown = commands.rattler_install(sys.executable, str(prefix), self.lock_file)
+        say("+ " + shlex.join(shown))
+        data = os.fsencode(str(prefix))
+        with contextlib.suppress(OSError):  # it is gone: its exit status below says why
+            socket.send_fds(self._sock, [len(data).to_bytes(4, "big") + data], list(_LOCK_FD))
+        self._sock.close()
+        proc, self.proc = self.proc, None
+        _wait_step(proc, shown)
+
+    def close(self) -> None:
+        """Send nothing: the child exits having touched nothing (or is killed, which is as
+        safe: before :meth:`go` it has only read files)."""
+        self._sock.close()
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
+        try:
+            proc.wait(timeout=0.1)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 # --------------------------------------------------------------------------- validation
@@ -696,10 +769,18 @@ def reproduce(request: ReproduceRequest) -> int:
     with (
         tempfile.TemporaryDirectory(prefix="lockstep-") as tmp,
         ThreadPoolExecutor(max_workers=2) as background,
+        contextlib.ExitStack() as stack,
     ):
         found = background.submit(_find, fe, settings.env_name)
         install_lock = _mirrored(lock_path, Path(tmp), offline)
         to_install = lock if install_lock == lock_path else read_explicit(install_lock)
+        prepared = None
+        if installer == rattlerinstall.RATTLER:
+            # The child imports this very package, wherever it was run from.
+            env = {**child_environ(), "PYTHONPATH": str(_PACKAGE_ROOT)}
+            prepared = stack.enter_context(
+                contextlib.closing(PreparedInstall(str(install_lock), env))
+            )
         state = found.result()[1]
         seen: dict[str, condameta.CondaRecord] | None = None  # the env's records, read once
         if not (commit.pairs or request.force):
@@ -725,6 +806,8 @@ def reproduce(request: ReproduceRequest) -> int:
             checked = hashing.result()
             if checked:
                 say(f"lockstep: {checked} local archives match {lock_path.name}")
+            if prepared is not None:
+                prepared.ready()
 
         job = Request(settings.env_name, fe, request.force, commit, kept=kept)
 
@@ -733,10 +816,8 @@ def reproduce(request: ReproduceRequest) -> int:
             # (`invoke check` hashes them: that needs the tooling).
             if not commit.pairs and lock_path == cuda_lock:
                 _warn_if_stale(project, settings, lock, side)
-            if installer == rattlerinstall.RATTLER:
-                command = commands.rattler_install(sys.executable, str(prefix), str(install_lock))
-                # The child imports this very package, wherever it was run from.
-                run_step(command, {**child_environ(), "PYTHONPATH": str(_PACKAGE_ROOT)})
+            if prepared is not None:
+                prepared.go(prefix)
             else:
                 run_step(commands.create_from_lock(fe, str(prefix), str(install_lock)))
             if not env_python(prefix).exists():
