@@ -185,6 +185,44 @@ def test_a_signal_restores_the_old_env(machine: Project, phase: str, signum: int
     assert _env(machine) == env and _files(machine) == files and _leftovers(machine) == []
 
 
+def _waiting_installers(project: Project) -> list[str]:
+    """The project's lockstep.core.rattlerinstall children started before the env was found
+    (they read its lock), still alive."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--prefix-from-fd" in argv and os.fsencode(project.lock) in argv:
+            found.append(cmdline.parent.name)
+    return found
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
+def test_an_engine_stopped_before_the_move_leaves_no_installer_waiting(
+    machine: Project, signum: int
+) -> None:
+    """py-rattler's child starts beside the listing and waits for the prefix: the engine alone
+    stopped there (TERM, or KILL, which undoes nothing) leaves the env as it was and no child."""
+    if _installer(machine) != "rattler":
+        pytest.skip("only py-rattler's child is started before the env is found")
+    env, files = _env(machine), _files(machine)
+    gate = machine.tmp / "gate"
+    gate.mkdir(exist_ok=True)
+    proc = _start(machine, LOCKSTEP_ENGINE_HOLD=f"prepared:{gate}")
+    _wait_for(gate / "prepared.reached", proc)
+    assert len(_waiting_installers(machine)) == 1
+    os.kill(int((gate / "prepared.reached").read_text()), signum)  # the engine, not its group
+    proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    deadline = time.monotonic() + 10
+    while _waiting_installers(machine) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _waiting_installers(machine) == []
+    assert _env(machine) == env and _files(machine) == files and _leftovers(machine) == []
+
+
 @pytest.mark.parametrize("phase", PHASES)
 def test_after_sigkill_the_next_run_recovers_and_builds(machine: Project, phase: str) -> None:
     files = _files(machine)

@@ -808,6 +808,7 @@ def reproduce(request: ReproduceRequest) -> int:
                 say(f"lockstep: {checked} local archives match {lock_path.name}")
             if prepared is not None:
                 prepared.ready()
+                hold("prepared")  # the child waits for the prefix; nothing is touched yet
 
         job = Request(settings.env_name, fe, request.force, commit, kept=kept)
 
