@@ -23,6 +23,7 @@ the engine runs on the standard library alone, and without py-rattler the fronte
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
@@ -374,14 +375,12 @@ def await_prefix(fd: int) -> Path | None:
 
 
 def _refuse(fd: int, message: str) -> int:
-    """A failure before the prefix is known goes to the engine, which reports it once."""
+    """A failure before the prefix is known goes to the engine, which reports it once; where
+    the engine no longer listens it has stopped on a reason of its own, already said."""
     import socket
 
-    try:
-        with socket.socket(fileno=fd) as sock:
-            sock.sendall(b"error " + message.replace("\n", " ").encode("utf-8") + b"\n")
-    except OSError:
-        print(f"error: {message}", file=sys.stderr)
+    with contextlib.suppress(OSError), socket.socket(fileno=fd) as sock:
+        sock.sendall(b"error " + message.replace("\n", " ").encode("utf-8") + b"\n")
     return 1
 
 
