@@ -216,17 +216,15 @@ class PreparedInstall:
         _wait_step(proc, shown)
 
     def close(self) -> None:
-        """Send nothing: the child exits having touched nothing (or is killed, which is as
-        safe: before :meth:`go` it has only read files)."""
+        """Send nothing and end the child: before :meth:`go` it has only read files, so a
+        kill is as safe as its own exit, and an env that matches does not wait for its start-up."""
         self._sock.close()
         if self.proc is None:
             return
         proc, self.proc = self.proc, None
-        try:
-            proc.wait(timeout=0.1)
-        except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
             proc.kill()
-            proc.wait()
+        proc.wait()
 
 
 # --------------------------------------------------------------------------- validation
