@@ -73,7 +73,7 @@ class CondaRecord:
     @cached_property
     def paths(self) -> tuple[InstalledFile, ...]:
         """paths_data as the file check reads it; empty for a record without paths_data."""
-        return _installed_files({"paths_data": self.paths_data}, self._where)
+        return _installed_files(self.paths_data, self._where)
 
     @property
     def dist_dirs(self) -> list[str]:
@@ -149,9 +149,8 @@ def _installed_path(files: Sequence[str]) -> Callable[[str], str]:
 
 
 def _installed_files(
-    data: Mapping[str, Any], where: Callable[[str], str]
+    paths_data: Mapping[str, Any], where: Callable[[str], str]
 ) -> tuple[InstalledFile, ...]:
-    paths_data = data.get("paths_data") or {}
     if paths_data.get("paths_version", 1) != 1:
         return ()  # a format this reader does not know: claim nothing about its files
     found = []

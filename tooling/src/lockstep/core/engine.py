@@ -173,10 +173,10 @@ class PreparedInstall:
         import socket
 
         self._sock, theirs = socket.socketpair()
-        self.command = commands.rattler_prepare(sys.executable, theirs.fileno(), lock_file)
+        command = commands.rattler_prepare(sys.executable, theirs.fileno(), lock_file)
         try:
             self.proc: subprocess.Popen | None = subprocess.Popen(
-                self.command, env=dict(env), pass_fds=(theirs.fileno(),)
+                command, env=dict(env), pass_fds=(theirs.fileno(),)
             )
         except OSError as exc:
             self._sock.close()

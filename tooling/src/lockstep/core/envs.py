@@ -157,12 +157,16 @@ class EnvListing:
 def parse_listing(info_text: str, env_list_text: str, fe: Frontend) -> EnvListing:
     """Combine ``info --json`` and ``env list --json`` into names and prefixes."""
     info = _json(info_text, f"{fe.kind} info --json")
-    listing = _json(env_list_text, f"{fe.kind} env list --json")
+    return _combine(info, _json(env_list_text, f"{fe.kind} env list --json"), fe, "env list --json")
+
+
+def _combine(info: dict, listing: dict, fe: Frontend, listed_by: str) -> EnvListing:
+    """Names and prefixes from the parsed answers; ``listing`` may be ``info`` itself."""
     dirs_key = "envs_dirs" if "envs_dirs" in info else "envs directories"
     envs_dirs = _paths(info.get(dirs_key, []), f"{fe.kind} info --json")
     root = info.get("root_prefix") or info.get("base environment")
     root_prefix = Path(root) if isinstance(root, str) and root else None
-    prefixes = _paths(listing.get("envs", []), f"{fe.kind} env list --json")
+    prefixes = _paths(listing.get("envs", []), f"{fe.kind} {listed_by}")
     details = listing.get("envs_details")
     named: dict[str, Path] = {}
     for prefix in prefixes:
@@ -204,11 +208,11 @@ def list_envs(fe: Frontend, query: Query = _listing_query) -> EnvListing:
     else ``env list --json`` after it; mamba and micromamba: both queries side by side (each
     costs a frontend start-up)."""
     if fe.kind == "conda":
-        info_text = query(commands.info(fe))
-        info = _json(info_text, f"{fe.kind} info --json")
+        info = _json(query(commands.info(fe)), f"{fe.kind} info --json")
         if isinstance(info.get("envs"), list):
-            return parse_listing(info_text, info_text, fe)
-        return parse_listing(info_text, query(commands.env_list(fe)), fe)
+            return _combine(info, info, fe, "info --json")
+        listing = _json(query(commands.env_list(fe)), f"{fe.kind} env list --json")
+        return _combine(info, listing, fe, "env list --json")
     with ThreadPoolExecutor(max_workers=2) as pool:
         info_job = pool.submit(query, commands.info(fe))
         envs = pool.submit(query, commands.env_list(fe))

@@ -97,11 +97,8 @@ def replace_unsynced(path: Path, data: bytes, mode: int) -> None:
     """Replace ``path`` with ``data`` (mode ``mode``) in one rename, without an fsync: for the
     files of an env under a transaction, whose journal undoes a crash (a new inode, so a hard
     link to the old file, as a snapshot holds, keeps the old bytes)."""
-    temp = _temp_path(path, "new")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    temp = _write_temp(path, data, sync=False)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
         os.chmod(temp, mode)
         os.replace(temp, path)
     except BaseException:
@@ -160,8 +157,9 @@ def _temp_path(target: Path, tag: str) -> Path:
     return target.parent / f".{target.name}.{tag}.{secrets.token_hex(4)}"
 
 
-def _write_temp(target: Path, data: bytes) -> Path:
-    """A synced file beside ``target`` holding ``data``, with the mode ``target`` should get."""
+def _write_temp(target: Path, data: bytes, sync: bool = True) -> Path:
+    """A file beside ``target`` holding ``data`` (synced unless ``sync`` is False), with the mode
+    ``target`` should get."""
     try:
         mode: int | None = stat.S_IMODE(os.stat(target).st_mode)
     except FileNotFoundError:
@@ -176,8 +174,9 @@ def _write_temp(target: Path, data: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if sync:
+                handle.flush()
+                os.fsync(handle.fileno())
         if mode is not None:
             if not os.access(target, os.W_OK):
                 raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(target))

@@ -374,6 +374,10 @@ def await_prefix(fd: int) -> Path | None:
     return Path(os.fsdecode(data[4:])) if data else None
 
 
+def _message(exc: LockstepError | OSError) -> str:
+    return describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
+
+
 def _refuse(fd: int, message: str) -> int:
     """A failure before the prefix is known goes to the engine, which reports it once; where
     the engine no longer listens it has stopped on a reason of its own, already said."""
@@ -403,10 +407,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         lock = read_explicit(args.lock)
         records = lock_records(lock)
     except (LockstepError, OSError) as exc:
-        message = describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
         if args.prefix_from_fd is not None:
-            return _refuse(args.prefix_from_fd, message)
-        print(f"error: {message}", file=sys.stderr)
+            return _refuse(args.prefix_from_fd, _message(exc))
+        print(f"error: {_message(exc)}", file=sys.stderr)
         return 1
     if args.prefix_from_fd is not None:
         given = await_prefix(args.prefix_from_fd)
@@ -427,11 +430,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _hold_at_linking()  # changed in place, its conda-meta not finished yet
         command = f"lockstep reproduce --file {args.lock} ({describe()})"
         finish_conda_meta(prefix, records, command, before=before, removed=removed)
-    except LockstepError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"error: {describe_os_error(exc)}", file=sys.stderr)
+    except (LockstepError, OSError) as exc:
+        print(f"error: {_message(exc)}", file=sys.stderr)
         return 1
     done = "linked into a new env at" if fresh else "in place at"
     print(f"lockstep: {len(records)} conda packages of {args.lock.name} {done} {prefix}")
