@@ -13,7 +13,8 @@ import pytest
 from lockstep.core import envs
 from lockstep.core.frontend import Frontend
 
-# What real conda 26.7.1 printed (run from its source, FACTS.md), trimmed to the keys read here.
+# Shaped as real conda 26.7.1 (run from its source, FACTS.md) prints it: the keys and their nesting
+# are from a real run, the paths are made up, and only the keys read here are kept.
 CONDA_INFO = {
     "envs": ["/opt/conda", "/opt/conda/envs/ml", "/data/elsewhere/ml"],
     "envs_details": {
