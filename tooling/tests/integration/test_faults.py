@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -351,6 +352,48 @@ def test_two_runs_at_once(machine: Project) -> None:
     _out, err = first.communicate(timeout=120)
     assert first.returncode == 0, err
     assert matches_lock(machine) and _leftovers(machine) == []
+
+
+@pytest.mark.parametrize("machine", ["rattler"], indirect=True)  # the one that changes in place
+def test_a_run_that_ends_while_another_plans_makes_it_read_the_env_again(
+    machine: Project,
+) -> None:
+    """The first run plans a change in place (the env is an older lock's) and waits before the
+    env's lock; a second one brings the env to the lock and ends. The first, let go, finds the
+    records moved since it read them, touches nothing, reads the env again: nothing to do."""
+    gate = machine.tmp / "gate"
+    gate.mkdir(exist_ok=True)
+    first = _start(machine, LOCKSTEP_ENGINE_HOLD=f"planned:{gate}")
+    _wait_for(gate / "planned.reached", first)
+    machine.make("reproduce")
+    changed = _env(machine)
+    (gate / "planned.release").touch()
+    out, err = first.communicate(timeout=120)
+    assert first.returncode == 0, out + err
+    assert "'faulty' changed while this run was reading it" in out + err
+    assert "reading it again" in out + err and "nothing to do" in out, out + err
+    assert _env(machine) == changed and matches_lock(machine) and _leftovers(machine) == []
+
+
+@pytest.mark.parametrize("machine", ["rattler"], indirect=True)
+def test_a_remembered_prefix_is_only_a_hint(machine: Project) -> None:
+    """The engine reads the env at the prefix the frontend gave last time while it answers. A
+    remembered prefix that is now wrong (pointing at a copy of the env that matches the lock)
+    never stands for the answer: the env is built where the frontend says, the copy untouched."""
+    machine.make("reproduce")
+    remembered = Path(machine.env["XDG_CACHE_HOME"], "lockstep", "env-prefixes.json")
+    known = json.loads(remembered.read_text(encoding="utf-8"))
+    assert list(known.values()) == [str(machine.prefix)]
+    decoy = machine.tmp / "a copy of the env"
+    shutil.copytree(machine.prefix, decoy, symlinks=True)
+    before = file_hashes(decoy, skip=["__pycache__"])
+    remembered.write_text(json.dumps({k: str(decoy) for k in known}), encoding="utf-8")
+    shutil.rmtree(machine.prefix)
+
+    out = machine.make("reproduce").stdout
+    assert "nothing to do" not in out and matches_lock(machine), out
+    assert file_hashes(decoy, skip=["__pycache__"]) == before
+    assert list(json.loads(remembered.read_text()).values()) == [str(machine.prefix)]
 
 
 @pytest.mark.parametrize("installer", INSTALLERS)

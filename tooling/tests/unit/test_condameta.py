@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 from lockstep.core import condameta
@@ -65,3 +67,26 @@ def test_a_real_noarch_record_names_its_distribution() -> None:
     assert records["pip"].dist_dirs == ["lib/python3.13t/site-packages/pip-25.0.1.dist-info"]
     assert condameta.provided_distributions(records.values()) == {"pip": "pip"}
     assert condameta.python_version(records) is None
+
+
+def test_the_signature_moves_with_every_write_to_the_records(tmp_path: Path) -> None:
+    meta = tmp_path / "conda-meta"
+    meta.mkdir()
+    record = meta / "a-1-0.json"
+    record.write_text('{"name": "a"}')
+    first = condameta.signature(tmp_path)
+    assert first is not None and condameta.signature(tmp_path) == first
+
+    stat = record.stat()
+    time.sleep(0.05)  # past the kernel's coarse timestamp tick
+    record.write_text('{"name": "b"}')  # same size, written in place, times put back
+    os.utime(record, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    rewritten = condameta.signature(tmp_path)
+    assert rewritten != first
+
+    (meta / "b-1-0.json").write_text("{}")
+    added = condameta.signature(tmp_path)
+    assert added not in {first, rewritten}
+    (meta / "b-1-0.json").unlink()
+    assert condameta.signature(tmp_path) not in {first, added}
+    assert condameta.signature(tmp_path / "nowhere") is None

@@ -74,3 +74,29 @@ def test_the_listing_query_turns_cuda_detection_off(
     listing = envs.list_envs(Frontend("conda", str(fake)))
     assert listing.envs_dirs == (Path("/envs/[]"),)  # it ran with the override set empty
     assert os.environ["CONDA_OVERRIDE_CUDA"] == "12.9"  # and nothing else saw it change
+
+
+def test_the_prefix_last_given_is_remembered_per_frontend_and_name(tmp_path: Path) -> None:
+    cache = tmp_path / "cache" / "env-prefixes.json"
+    conda, mamba = Frontend("conda", "/opt/conda/bin/conda"), Frontend("mamba", "/opt/bin/mamba")
+    assert envs.remembered(conda, "ml", cache) is None  # no file yet
+    envs.remember(conda, "ml", Path("/opt/conda/envs/ml"), cache)
+    envs.remember(mamba, "ml", Path("/data/envs/ml"), cache)
+    assert envs.remembered(conda, "ml", cache) == Path("/opt/conda/envs/ml")
+    assert envs.remembered(mamba, "ml", cache) == Path("/data/envs/ml")
+    assert envs.remembered(conda, "other", cache) is None
+    written = cache.stat().st_mtime_ns
+    envs.remember(conda, "ml", Path("/opt/conda/envs/ml"), cache)  # same answer: not rewritten
+    assert cache.stat().st_mtime_ns == written
+
+
+def test_a_broken_or_unwritable_memory_costs_only_time(tmp_path: Path) -> None:
+    conda = Frontend("conda", "/opt/conda/bin/conda")
+    cache = tmp_path / "env-prefixes.json"
+    for text in ["not json", "[1, 2]", json.dumps({"/opt/conda/bin/conda\nml": 3})]:
+        cache.write_text(text)
+        assert envs.remembered(conda, "ml", cache) is None
+    blocked = tmp_path / "a file" / "env-prefixes.json"  # its folder cannot be made
+    (tmp_path / "a file").write_text("")
+    envs.remember(conda, "ml", Path("/opt/conda/envs/ml"), blocked)
+    assert envs.remembered(conda, "ml", blocked) is None

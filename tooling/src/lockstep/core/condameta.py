@@ -9,6 +9,7 @@ conda, mamba and rattler write the same records; an unreadable one is skipped, a
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -87,6 +88,25 @@ class CondaRecord:
         # escaped to "_" in both, so it ends at the first dash.
         folders = (Path(d).name.rsplit(".", 1)[0] for d in self.dist_dirs)
         return tuple(dict.fromkeys(normalize(f.split("-", 1)[0]) for f in folders))
+
+
+def signature(prefix: Path) -> tuple[int, ...] | None:
+    """What changes whenever a record is added, removed or written: conda-meta's own inode and
+    mtime, then each record's inode, size, mtime and ctime (ns); None without conda-meta. Taken
+    before the records are read and compared later, a change in between reads as a change."""
+    folder = Path(prefix) / "conda-meta"
+    try:
+        own = os.stat(folder)
+        with os.scandir(folder) as entries:
+            stats = sorted(
+                (e.name, e.stat(follow_symlinks=False)) for e in entries if e.name.endswith(".json")
+            )
+    except OSError:
+        return None
+    parts = [own.st_ino, own.st_mtime_ns]
+    for _name, st in stats:
+        parts += [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+    return tuple(parts)
 
 
 def read_conda_meta(prefix: Path) -> dict[str, CondaRecord]:

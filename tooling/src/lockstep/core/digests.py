@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from lockstep.core.fsutil import atomic_write_text, file_digest
+from lockstep.core.fsutil import atomic_write_text, file_digest, user_cache_dir
 
 VERSION = 1
 # Entries kept at most (the newest checked first); one per archive of every env on the machine.
@@ -33,8 +33,7 @@ SETTLED_NS = 2_000_000_000
 
 
 def cache_file(environ: Mapping[str, str] = os.environ) -> Path:
-    base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "lockstep" / "archive-digests.json"
+    return user_cache_dir(environ) / "archive-digests.json"
 
 
 def _identity(stat: os.stat_result) -> list[int]:

@@ -55,6 +55,7 @@ from lockstep.core import (
     condalockhash,
     condameta,
     digests,
+    envs,
     envvars,
     mirrors,
     nvidia,
@@ -721,8 +722,25 @@ def _resolve(project_dir: Path, value: str | None, default: str) -> Path:
     return (project_dir / (value or default)).absolute()
 
 
+class EnvChanged(LockstepError):
+    """The env's records moved between the read that planned a change in place and the env's
+    lock: raised before anything is touched."""
+
+
 def reproduce(request: ReproduceRequest) -> int:
-    """Recreate the env from the conda lock and poetry.lock: validate everything, then build."""
+    """Recreate the env from the conda lock and poetry.lock: validate everything, then build.
+    An env that another run changed while this one planned is read again, once."""
+    try:
+        return _reproduce(request)
+    except EnvChanged as exc:
+        say(f"lockstep: {exc}; reading it again")
+    try:
+        return _reproduce(request)
+    except EnvChanged as exc:
+        raise LockstepError(f"{exc}; nothing was changed: run it again") from None
+
+
+def _reproduce(request: ReproduceRequest) -> int:
     project = Path(request.project_dir).absolute()
     settings = _settings(request.project_dir, request.name, request.frontend, request.installer)
     platform = machine_platform()
@@ -766,10 +784,15 @@ def reproduce(request: ReproduceRequest) -> int:
     installer = rattlerinstall.choose(settings.installer, rattlerinstall.importable())
     with (
         tempfile.TemporaryDirectory(prefix="lockstep-") as tmp,
-        ThreadPoolExecutor(max_workers=2) as background,
+        ThreadPoolExecutor(max_workers=3) as background,
         contextlib.ExitStack() as stack,
     ):
         found = background.submit(_find, fe, settings.env_name)
+        # While the frontend answers, the env at the prefix it gave last time is read (read
+        # only); what was read counts only where the answer is that prefix again.
+        checks = not (commit.pairs or request.force)
+        guess = envs.remembered(fe, settings.env_name) if checks else None
+        early = background.submit(_matches, EnvState(guess), lock, side) if guess else None
         install_lock = _mirrored(lock_path, Path(tmp), offline)
         to_install = lock if install_lock == lock_path else read_explicit(install_lock)
         prepared = None
@@ -780,9 +803,13 @@ def reproduce(request: ReproduceRequest) -> int:
                 contextlib.closing(PreparedInstall(str(install_lock), env))
             )
         state = found.result()[1]
-        seen: dict[str, condameta.CondaRecord] | None = None  # the env's records, read once
-        if not (commit.pairs or request.force):
-            matched, seen = _matches(state, lock, side)
+        envs.remember(fe, settings.env_name, state.prefix)
+        seen: Seen | None = None  # the env's records, read once
+        if checks:
+            if early is not None and state.prefix == guess:
+                matched, seen = early.result()
+            else:
+                matched, seen = _matches(state, lock, side)
             if matched:
                 say(
                     f"lockstep: '{settings.env_name}' at {matched} already matches "
@@ -791,7 +818,8 @@ def reproduce(request: ReproduceRequest) -> int:
                 return 0
         kept, changing = None, {e.name for e in to_install.entries}
         if installer == rattlerinstall.RATTLER and not request.force:
-            kept, changing = _in_place(state.prefix, lock, seen)
+            kept, changing, seen = _in_place(state.prefix, lock, seen)
+        hold("planned")  # test seam: what changes is known; the env's lock is not taken yet
         # Only the archives that will be read are hashed (every one for a new env, those of the
         # changed packages in place), after the listing: an env that matches needs none. It
         # ends before the env is touched, so a mismatch still changes nothing.
@@ -800,7 +828,14 @@ def reproduce(request: ReproduceRequest) -> int:
             verify_archives, dataclasses.replace(to_install, entries=subset)
         )
 
-        def archives_match(_state: EnvState) -> None:
+        def archives_match(locked: EnvState) -> None:
+            # What changes in place was read before the env's lock was taken: another run
+            # that ended in between makes it stale, and the snapshot would miss files.
+            if seen is not None and kept is not None and seen.changed(locked.prefix):
+                raise EnvChanged(
+                    f"'{settings.env_name}' changed while this run was reading it (another "
+                    "reproduce, update or conda run ended just then)"
+                )
             checked = hashing.result()
             if checked:
                 say(f"lockstep: {checked} local archives match {lock_path.name}")
@@ -844,23 +879,44 @@ def _planned(side: PoetrySide, plan: Plan) -> dict[str, str]:
     return planned
 
 
+@dataclass(frozen=True)
+class Seen:
+    """An env's conda-meta as read before its lock was taken, with its signature from just
+    before the read (lockstep.core.condameta.signature)."""
+
+    prefix: Path
+    records: dict[str, condameta.CondaRecord]
+    signature: tuple[int, ...] | None
+
+    @classmethod
+    def read(cls, prefix: Path) -> Seen:
+        signature = condameta.signature(prefix)
+        return cls(prefix, condameta.read_conda_meta(prefix), signature)
+
+    def changed(self, prefix: Path) -> bool:
+        """True where ``prefix`` is another env, or its records moved since they were read."""
+        return prefix != self.prefix or condameta.signature(prefix) != self.signature
+
+
 def _in_place(
-    prefix: Path, lock: ExplicitLock, records: Mapping[str, condameta.CondaRecord] | None = None
-) -> tuple[list[str] | None, set[str]]:
+    prefix: Path, lock: ExplicitLock, seen: Seen | None = None
+) -> tuple[list[str] | None, set[str], Seen | None]:
     """For an env that exists: the files of its packages that stay as locked (a transaction in
-    place leaves them alone) and the names of the packages that change; (None, set()) where
-    there is no env to change. ``records``: its conda-meta, where the match check read it."""
+    place leaves them alone), the names of the packages that change and the records they come
+    from; (None, set(), None) where there is no env to change. ``seen``: its conda-meta, where
+    the match check read it."""
     if not (prefix / "conda-meta" / "history").is_file():
-        return None, set()
-    if records is None:
-        records = condameta.read_conda_meta(prefix)
+        return None, set(), None
+    if seen is None or seen.prefix != prefix:
+        seen = Seen.read(prefix)
+    records = seen.records
     diff = uptodate.conda_diff(lock, records)
-    return [f for name in diff.unchanged for f in records[name].files], set(diff.install)
+    return [f for name in diff.unchanged for f in records[name].files], set(diff.install), seen
 
 
 def _matches(
     state: EnvState, lock: ExplicitLock, side: PoetrySide
-) -> tuple[Path | None, dict[str, condameta.CondaRecord] | None]:
+) -> tuple[Path | None, Seen | None]:
     """The env's prefix when it already matches both locks (lockstep.core.uptodate says what
     that checks), else None; nothing is written, not even the lock file beside the env. Second:
     the env's records where they were read with no run under way (for the in-place diff)."""
@@ -870,16 +926,17 @@ def _matches(
     with uptodate.no_run_under_way(state.lock_file, state.journal) as free:
         if not free or not uptodate.user_site_off(prefix):
             return None, None
-        records = condameta.read_conda_meta(prefix)
+        seen = Seen.read(prefix)
+        records = seen.records
         if not uptodate.conda_diff(lock, records).empty:
-            return None, records
+            return None, seen
         python = condameta.python_version(records)
         environment = lock_environment(machine_platform(), python)
         plan = side.plan(list(condameta.provided_distributions(records.values())), environment)
         installed = uptodate.pypi_distributions(prefix, records.values())
         if uptodate.pypi_differences(installed, _planned(side, plan)):
-            return None, records
-    return prefix, records
+            return None, seen
+    return prefix, seen
 
 
 def choose_lock(

@@ -29,6 +29,7 @@ from pathlib import Path
 from lockstep.core import commands, variables
 from lockstep.core.errors import LockstepError
 from lockstep.core.frontend import Frontend
+from lockstep.core.fsutil import atomic_write_text, user_cache_dir
 
 # Read-only queries (`env list`, `info`, `--version`) that take longer than this are called hung.
 DEFAULT_QUERY_TIMEOUT = float(variables.QUERY_TIMEOUT.default)
@@ -217,3 +218,50 @@ def list_envs(fe: Frontend, query: Query = _listing_query) -> EnvListing:
         info_job = pool.submit(query, commands.info(fe))
         envs = pool.submit(query, commands.env_list(fe))
         return parse_listing(info_job.result(), envs.result(), fe)
+
+
+# --------------------------------------------------------------------------- the last answer
+
+# The prefix each frontend last gave for each env name. Only a hint: the engine reads the env at
+# that prefix while the frontend answers (read-only work, 0.05 to 0.1 s at 150 packages), and
+# uses what it read only where the answer is that same prefix. A stale or lost file costs time,
+# never a wrong env.
+PREFIXES_FILE = "env-prefixes.json"
+
+
+def _prefixes_file(environ: Mapping[str, str] = os.environ) -> Path:
+    return user_cache_dir(environ) / PREFIXES_FILE
+
+
+def _known_prefixes(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str) and v}
+
+
+def _key(fe: Frontend, name: str) -> str:
+    return f"{fe.path}\n{name}"
+
+
+def remembered(fe: Frontend, name: str, path: Path | None = None) -> Path | None:
+    """The prefix ``fe`` gave for ``name`` last time, if any run remembered one."""
+    value = _known_prefixes(path or _prefixes_file()).get(_key(fe, name))
+    return Path(value) if value else None
+
+
+def remember(fe: Frontend, name: str, prefix: Path, path: Path | None = None) -> None:
+    """Keep ``fe``'s answer for ``name``; written only when it changed, failures ignored."""
+    path = path or _prefixes_file()
+    known = _known_prefixes(path)
+    if known.get(_key(fe, name)) == str(prefix):
+        return
+    known[_key(fe, name)] = str(prefix)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(known, indent=1, sort_keys=True) + "\n")
+    except OSError:
+        pass

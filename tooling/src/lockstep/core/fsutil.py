@@ -23,6 +23,13 @@ from lockstep.core.errors import LockstepError
 _NEW_FILE_MODE = 0o666
 
 
+def user_cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    """``$XDG_CACHE_HOME/lockstep`` (default ``~/.cache/lockstep``): what runs remember for the
+    next one. Nothing in it is trusted without a check, and losing it costs only time."""
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "lockstep"
+
+
 def file_digest(path: Path, algorithm: str = "sha256") -> str:
     """The hex digest of a file's bytes, read in chunks (conda archives are large)."""
     with open(path, "rb") as handle:
