@@ -397,6 +397,37 @@ def test_a_remembered_prefix_is_only_a_hint(machine: Project) -> None:
 
 
 @pytest.mark.parametrize("installer", INSTALLERS)
+def test_a_disk_that_fills_while_the_env_is_built_gives_the_old_env_back(
+    tmp_path: Path, locked: Project, standin_bin: Path, installer: str
+) -> None:
+    """The conda root (envs, package cache, the engine's journal) on a small tmpfs that fills up
+    for real once the old env is moved aside or snapshotted: the install hits ENOSPC, and the
+    run ends with one line and the old env back, though nothing more can be written there."""
+    from tests.unit.fsfaults import fill, tmpfs
+
+    with tmpfs(tmp_path / "small disk", "512m") as disk:
+        project = locked.copy(tmp_path / "my project", disk / "conda state", standin_bin)
+        project.use_installer(installer)
+        reproduce_an_older_lock(project)
+        (project.prefix / "marker.txt").write_text(MARKER)
+        env, files = _env(project), _files(project)
+        gate = project.tmp / "gate"
+        gate.mkdir(exist_ok=True)
+        proc = _start(project, LOCKSTEP_ENGINE_HOLD=f"building:{gate}")
+        _wait_for(gate / "building.reached", proc)
+        filler = fill(disk)
+        (gate / "building.release").touch()
+        out, err = proc.communicate(timeout=120)
+        filler.unlink()
+        assert proc.returncode != 0, out + err
+        assert "No space left on device" in err and "every file is as it was" in err, err
+        assert "Traceback" not in err
+        assert _env(project) == env and _files(project) == files and _leftovers(project) == []
+        project.make("reproduce")
+        assert matches_lock(project) and _leftovers(project) == []
+
+
+@pytest.mark.parametrize("installer", INSTALLERS)
 @pytest.mark.parametrize("failing_write", [1, 2, 3])
 def test_update_fails_at_each_write_and_keeps_env_and_files(
     tmp_path: Path, locked: Project, standin_bin: Path, failing_write: int, installer: str

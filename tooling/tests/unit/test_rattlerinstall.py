@@ -120,3 +120,26 @@ def test_history_gets_a_revision_only_when_something_changed(tmp_path: Path) -> 
         "-file:///ch/noarch::old-1-0",
         "# update specs: ['file:///ch/linux-64::zlib==1.3=h0_0']",
     ]
+
+
+# py-rattler 0.28.0's own text for an install whose package cache sat on a full tmpfs (captured
+# here: rattler.install into a 2 MiB tmpfs that filled while it unpacked).
+FULL_DISK = (
+    "failed to fetch libbench011-1.11.0-h0_0.conda\n"
+    "Caused by: failed to interact with the package cache layer.\n"
+    "Caused by: an io error occurred: failed to unpack `lib/bench011/f00000.dat`: No space left "
+    "on device (os error 28)\n"
+    "Caused by: failed to unpack `lib/bench011/f00000.dat`: No space left on device (os error 28)"
+)
+
+
+def test_rattler_s_reason_is_its_deepest_cause_on_the_same_line() -> None:
+    exc = RuntimeError(FULL_DISK)
+    assert rattlerinstall._first_line(exc) == (
+        "failed to fetch libbench011-1.11.0-h0_0.conda: failed to unpack "
+        "`lib/bench011/f00000.dat`: No space left on device (os error 28)"
+    )
+    assert "free space" in rattlerinstall._hint(exc)
+    plain = RuntimeError("package archive is corrupt")
+    assert rattlerinstall._first_line(plain) == "package archive is corrupt"
+    assert rattlerinstall._hint(plain) == ""

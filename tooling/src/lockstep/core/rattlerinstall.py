@@ -148,8 +148,23 @@ def _archive(entry: LockEntry) -> Path:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
+    """rattler's error in one line: what failed, and the deepest of its ``Caused by:`` lines
+    (where the reason is: "failed to fetch X" alone reads like the network, and was a full
+    disk)."""
+    lines = [ln.strip() for ln in (str(exc).strip() or type(exc).__name__).splitlines()]
+    first = lines[0]
+    causes = [
+        ln.removeprefix("Caused by:").strip() for ln in lines[1:] if ln.startswith("Caused by:")
+    ]
+    root = causes[-1] if causes else ""
+    return f"{first}: {root}" if root and root not in first else first
+
+
+def _hint(exc: BaseException) -> str:
+    """What to do about an install that failed for want of room, else nothing."""
+    if "No space left on device" in str(exc) or "os error 28" in str(exc):
+        return "; free space on the disk of the env and of rattler's package cache"
+    return ""
 
 
 def _check_md5(lock: ExplicitLock, entry: LockEntry, record: Any) -> None:
@@ -198,7 +213,7 @@ def install(
         )
     except Exception as exc:  # a broken archive, a full disk, a download error, ...
         raise LockstepError(
-            f"rattler could not install into {prefix}: {_first_line(exc)}"
+            f"rattler could not install into {prefix}: {_first_line(exc)}{_hint(exc)}"
         ) from None
 
 

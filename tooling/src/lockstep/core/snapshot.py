@@ -58,18 +58,20 @@ def take(prefix: Path, folder: Path, kept: Iterable[str]) -> int:
     the prefix) into ``folder``; returns how many were linked."""
     entries, folders = walk(prefix)
     keep = set(kept)
-    files = folder / FILES
-    made: set[Path] = set()
+    # Plain strings, not Paths: 2,500 links of a 30,000-file env spent a third of their time in
+    # pathlib. The relative paths are walk's, joined by "/".
+    files, source = os.fspath(folder / FILES), os.fspath(prefix)
+    made: set[str] = set()
     linked = 0
     for path in entries:
         if path in keep:
             continue
-        target = files / path
-        parent = target.parent
+        target = f"{files}/{path}"
+        parent = target.rpartition("/")[0]
         if parent not in made:
-            parent.mkdir(parents=True, exist_ok=True)
+            os.makedirs(parent, exist_ok=True)
             made.add(parent)
-        os.link(prefix / path, target, follow_symlinks=False)
+        os.link(f"{source}/{path}", target, follow_symlinks=False)
         linked += 1
     state = {"entries": entries, "folders": folders}
     atomic_write_text(folder / PRE_STATE, json.dumps(state, separators=(",", ":")))
