@@ -397,12 +397,14 @@ def test_a_remembered_prefix_is_only_a_hint(machine: Project) -> None:
 
 
 @pytest.mark.parametrize("installer", INSTALLERS)
-def test_a_disk_that_fills_while_the_env_is_built_gives_the_old_env_back(
-    tmp_path: Path, locked: Project, standin_bin: Path, installer: str
+@pytest.mark.parametrize("full", ["before-the-run", "while-building"])
+def test_a_full_disk_where_the_env_lives_gives_the_old_env_back(
+    tmp_path: Path, locked: Project, standin_bin: Path, installer: str, full: str
 ) -> None:
     """The conda root (envs, package cache, the engine's journal) on a small tmpfs that fills up
-    for real once the old env is moved aside or snapshotted: the install hits ENOSPC, and the
-    run ends with one line and the old env back, though nothing more can be written there."""
+    for real, before the run or once the old env is moved aside or snapshotted: the journal or
+    the install hits ENOSPC, and the run ends with the reason and the old env as it was, though
+    nothing more can be written there."""
     from tests.unit.fsfaults import fill, tmpfs
 
     with tmpfs(tmp_path / "small disk", "512m") as disk:
@@ -413,14 +415,21 @@ def test_a_disk_that_fills_while_the_env_is_built_gives_the_old_env_back(
         env, files = _env(project), _files(project)
         gate = project.tmp / "gate"
         gate.mkdir(exist_ok=True)
-        proc = _start(project, LOCKSTEP_ENGINE_HOLD=f"building:{gate}")
-        _wait_for(gate / "building.reached", proc)
-        filler = fill(disk)
-        (gate / "building.release").touch()
+        if full == "before-the-run":
+            filler = fill(disk)
+            proc = _start(project)
+        else:
+            proc = _start(project, LOCKSTEP_ENGINE_HOLD=f"building:{gate}")
+            _wait_for(gate / "building.reached", proc)
+            filler = fill(disk)
+            (gate / "building.release").touch()
         out, err = proc.communicate(timeout=120)
         filler.unlink()
         assert proc.returncode != 0, out + err
-        assert "No space left on device" in err and "every file is as it was" in err, err
+        if full == "before-the-run":  # the journal is the first write
+            assert "no space left writing" in err and "found nothing to undo" in err, err
+        else:
+            assert "No space left on device" in err and "every file is as it was" in err, err
         assert "Traceback" not in err
         assert _env(project) == env and _files(project) == files and _leftovers(project) == []
         project.make("reproduce")

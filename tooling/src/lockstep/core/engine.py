@@ -442,7 +442,12 @@ def undo(state: EnvState, journal: Mapping[str, Any]) -> str:
         shutil.rmtree(state.saved_files, ignore_errors=True)
         state.journal.unlink(missing_ok=True)
         return "finished the clean-up of a completed run"
-    if journal.get("mode") == PATCH:
+    if journal.get("mode") == PATCH and journal.get("phase") == "moving":
+        # Stopped while the snapshot was taken (or before: the journal could not be written):
+        # the env itself was not touched yet.
+        shutil.rmtree(state.snapshot, ignore_errors=True)
+        done = "found nothing to undo"
+    elif journal.get("mode") == PATCH:
         restored = snapshot.restore(prefix, state.snapshot)
         shutil.rmtree(state.snapshot, ignore_errors=True)
         done = f"put the previous env back at {prefix} ({restored} files from its snapshot)"
