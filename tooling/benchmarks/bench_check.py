@@ -60,7 +60,7 @@ def conda_lock_text(channel: str, input_hash: str) -> str:
     return generated_lock_text(with_builds, channel=channel, input_hash=input_hash)
 
 
-def pyproject_text(pins: dict[str, str]) -> str:
+def pyproject_text(pins: dict[str, str], env_name: str) -> str:
     roots = [f"pkg{i:03d}>=1" for i in range(0, PYPI_PACKAGES - len(pins), 10)]
     lines = [
         "[project]",
@@ -78,6 +78,8 @@ def pyproject_text(pins: dict[str, str]) -> str:
         "[tool.poetry.group.conda.dependencies]",
     ]
     lines += [f'{name} = "{version}"' for name, version in pins.items()]
+    # The env named as environment.yml names it: the check ends clean, as on the starter.
+    lines += ["", "[tool.lockstep]", f'env-name = "{env_name}"']
     return "\n".join(lines) + "\n"
 
 
@@ -129,7 +131,7 @@ def build_project(target: Path) -> None:
     channel = (target / "channel").as_uri()  # a placeholder channel: no registry URL anywhere
     spec = load_env_spec(target / "environment.yml")
     pins = desired_pins(list(NAMED.items()), spec)
-    pyproject = pyproject_text(pins)
+    pyproject = pyproject_text(pins, spec.name or "ml-project")
     (target / "pyproject.toml").write_text(pyproject, encoding="utf-8")
     import tomllib
 
