@@ -71,6 +71,7 @@ from lockstep.core.explicit import ExplicitLock, local_archive, pip_lines_error,
 from lockstep.core.frontend import Frontend, find_frontend
 from lockstep.core.fsutil import (
     atomic_write_text,
+    describe_error,
     describe_os_error,
     read_text,
     write_files_atomically,
@@ -694,7 +695,9 @@ def replace_env(
                 say(f"lockstep: interrupted by {name}; {done}; every file is as it was", err=True)
                 raise
             if isinstance(exc, LockstepError | OSError):
-                raise LockstepError(f"{_describe(exc)}; {done}; every file is as it was") from None
+                raise LockstepError(
+                    f"{describe_error(exc)}; {done}; every file is as it was"
+                ) from None
             say(f"lockstep: failed; {done}; every file is as it was", err=True)
             raise
     return state.prefix
@@ -1154,11 +1157,6 @@ def reproduce_request(args: argparse.Namespace) -> ReproduceRequest:
         locked=args.locked,
         commit=tuple(args.commit),
     )
-
-
-def _describe(exc: BaseException) -> str:
-    """One phrase for an error: a LockstepError's message, or what an OSError means."""
-    return describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

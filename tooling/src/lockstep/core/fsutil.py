@@ -90,6 +90,11 @@ def describe_os_error(exc: OSError, path: Path | str | None = None, action: str 
     return f"cannot {action} {where}: {exc.strerror or exc}; {unchanged}"
 
 
+def describe_error(exc: BaseException) -> str:
+    """One phrase for an error: a LockstepError's message, or what an OSError means."""
+    return describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` in one rename (see write_files_atomically)."""
     write_files_atomically({Path(path): text})

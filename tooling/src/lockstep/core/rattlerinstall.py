@@ -37,7 +37,7 @@ from urllib.parse import unquote
 from lockstep.core import variables
 from lockstep.core.errors import LockstepError
 from lockstep.core.explicit import ExplicitLock, LockEntry, local_archive, read_explicit
-from lockstep.core.fsutil import atomic_write_text, describe_os_error, replace_unsynced
+from lockstep.core.fsutil import atomic_write_text, describe_error, replace_unsynced
 from lockstep.core.signals import hold
 
 RATTLER = "rattler"
@@ -389,10 +389,6 @@ def await_prefix(fd: int) -> Path | None:
     return Path(os.fsdecode(data[4:])) if data else None
 
 
-def _message(exc: LockstepError | OSError) -> str:
-    return describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
-
-
 def _refuse(fd: int, message: str) -> int:
     """A failure before the prefix is known goes to the engine, which reports it once; where
     the engine no longer listens it has stopped on a reason of its own, already said."""
@@ -423,8 +419,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         records = lock_records(lock)
     except (LockstepError, OSError) as exc:
         if args.prefix_from_fd is not None:
-            return _refuse(args.prefix_from_fd, _message(exc))
-        print(f"error: {_message(exc)}", file=sys.stderr)
+            return _refuse(args.prefix_from_fd, describe_error(exc))
+        print(f"error: {describe_error(exc)}", file=sys.stderr)
         return 1
     if args.prefix_from_fd is not None:
         given = await_prefix(args.prefix_from_fd)
@@ -446,7 +442,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = f"lockstep reproduce --file {args.lock} ({describe()})"
         finish_conda_meta(prefix, records, command, before=before, removed=removed)
     except (LockstepError, OSError) as exc:
-        print(f"error: {_message(exc)}", file=sys.stderr)
+        print(f"error: {describe_error(exc)}", file=sys.stderr)
         return 1
     done = "linked into a new env at" if fresh else "in place at"
     print(f"lockstep: {len(records)} conda packages of {args.lock.name} {done} {prefix}")
